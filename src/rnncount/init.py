@@ -1,0 +1,55 @@
+"""Initialisation schemes for the cells' parameters.
+
+    torch       every weight and bias ~ U(-k, k), k = 1/sqrt(H)        (torch.nn's default)
+    reference   the counting reference's choice for each cell:
+                  LSTM: every weight and bias ~ U(-k, k), k = sqrt(3/H)
+                  GRU, RNN: nn.Linear's default for each map, k = 1/sqrt(fan_in)
+                  (fan_in = input_size for W_ih, b_ih; the recurrent width for W_hh, b_hh)
+    orthogonal  torch's default, then each gate's block of W_hh made orthogonal
+
+`forget_bias` (LSTM only) then sets the forget gate's total bias, b_if + b_hf, to that value
+(b_if = value, b_hf = 0), as Jozefowicz et al. 2015 and Keras' unit_forget_bias do.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+SCHEMES = ("torch", "reference", "orthogonal")
+
+
+def initialize_(cell: nn.Module, scheme: str = "torch", forget_bias: float | None = None) -> None:
+    """Initialise a cell's parameters in place (see the module docstring for the schemes)."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"init must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    hidden = cell.hidden_size
+    with torch.no_grad():
+        if scheme == "reference" and cell.reference_init == "uniform3":
+            k = math.sqrt(3.0 / hidden)
+            for p in cell.parameters():
+                p.uniform_(-k, k)
+        elif scheme == "reference":
+            recurrent_width = cell.weight_hh.size(1)
+            fan_in = {"weight_ih": cell.input_size, "bias_ih": cell.input_size, "weight_hh": recurrent_width,
+                      "bias_hh": recurrent_width, "weight_hr": hidden}
+            for name, p in cell.named_parameters():
+                k = 1.0 / math.sqrt(fan_in[name])
+                p.uniform_(-k, k)
+        else:
+            k = 1.0 / math.sqrt(hidden)
+            for p in cell.parameters():
+                p.uniform_(-k, k)
+        if scheme == "orthogonal":
+            for block in cell.weight_hh.split(hidden, dim=0):  # (H, H_in) per gate
+                nn.init.orthogonal_(block)
+        if forget_bias is not None:
+            if cell.forget_gate is None:
+                raise ValueError(f"forget_bias applies to LSTM cells only, not {type(cell).__name__}")
+            if cell.bias_ih is None:
+                raise ValueError("forget_bias needs bias=True")
+            gate = slice(cell.forget_gate * hidden, (cell.forget_gate + 1) * hidden)
+            cell.bias_ih[gate] = forget_bias
+            cell.bias_hh[gate] = 0.0

@@ -1,0 +1,270 @@
+"""Sequence layers: drop-in replacements for torch.nn.LSTM, GRU and RNN, built from rnncount's cells.
+
+    scan                 drives any cell over time (forward or reversed, with per-sequence lengths)
+    RecurrentLayer       stacks layers and directions of one cell type: cells[layer * D + direction]
+    LSTM, GRU, RNN       torch.nn's constructors and forward contracts
+
+The state_dict keys and parameter attributes carry torch's names (weight_ih_l0,
+bias_hh_l1_reverse, weight_hr_l0, ...), so `ours.load_state_dict(torch_layer.state_dict())` works.
+Beyond torch: `lengths=` for padded batches without packing, every step's cell state from the
+LSTM (`return_cell_states=True`), initialisation schemes (`init=`, `forget_bias=`), and the
+reset-before GRU (`reset_after=False`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from ._checks import check_dtype, check_input, check_positive_int, check_probability, check_state
+from .cells import GRUCell, LSTMCell, RecurrentCell, RNNCell, State
+
+
+def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None = None,
+         reverse: bool = False) -> tuple[list[State], State]:
+    """Run `cell.step` over time.
+
+    x_proj: (T, B, G*H), the input already projected for every step (cell.input_projection).
+    state:  the initial state, a tuple of (B, *) tensors.
+    mask:   optional (T, B, 1) bool; where False (past a sequence's end) the state is carried
+            unchanged, so each sequence's final state is the one at its own last step.
+    reverse: walk from the last step to the first (the backward direction).
+    Returns every step's state, in time order, and the final state.
+    """
+    inputs = x_proj.unbind(0)  # unbind, not x_proj[t]: indexing would allocate a full-size gradient per step
+    alive = mask.unbind(0) if mask is not None else None
+    states: list[State] = [()] * len(inputs)
+    for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
+        new = cell.step(inputs[t], state)
+        if alive is not None:
+            new = tuple(torch.where(alive[t], n, s) for n, s in zip(new, state))
+        states[t] = state = new
+    return states, state
+
+
+class RecurrentLayer(nn.Module):
+    """A stack of `num_layers` layers of one cell type, each in one or two directions.
+
+    Layer l's input is layer l-1's output (both directions concatenated); dropout, in training
+    mode, acts between layers only, as in torch.nn. Cells sit in `self.cells` at index
+    layer * num_directions + direction.
+    """
+
+    def __init__(self, make_cell: Callable[[int], RecurrentCell], input_size: int, hidden_size: int,
+                 num_layers: int = 1, bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False):
+        super().__init__()
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.dropout = check_probability("dropout", dropout)
+        if self.dropout and num_layers == 1:
+            warnings.warn("dropout acts between layers only, so it has no effect with num_layers=1", stacklevel=3)
+        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        first = make_cell(input_size)
+        layer_input = self.num_directions * first.state_sizes[0]
+        self.cells = nn.ModuleList(
+            [first] + [make_cell(input_size if k < self.num_directions else layer_input)
+                       for k in range(1, num_layers * self.num_directions)]
+        )
+        self._aliases = {self._torch_name(k, name): (k, name)
+                         for k, cell in enumerate(self.cells) for name, _ in cell.named_parameters()}
+        self._register_state_dict_hook(_to_torch_names)
+        self._register_load_state_dict_pre_hook(_from_torch_names, with_module=True)
+
+    def _torch_name(self, k: int, name: str) -> str:
+        layer, direction = divmod(k, self.num_directions)
+        return f"{name}_l{layer}" + ("_reverse" if direction else "")
+
+    def __getattr__(self, name: str):
+        aliases = self.__dict__.get("_aliases", {})
+        if name in aliases:  # torch's names: weight_ih_l0, bias_hh_l1_reverse, ...
+            k, param = aliases[name]
+            return getattr(self.cells[k], param)
+        return super().__getattr__(name)
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return self.cells[0].state_sizes
+
+    def _run(self, input: Tensor | PackedSequence, hx, lengths, keep_cell_states: bool):
+        """Shared forward: returns (output, final states as tensors, cell states or None)."""
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            if lengths is not None:
+                raise ValueError("lengths= is for padded input; a PackedSequence carries its own lengths")
+            check_input(packed.data, self.input_size, batched_dims=2)
+            x, lengths = pad_packed_sequence(packed)  # (T, B, I), original batch order
+            batched = True
+        else:
+            check_input(input, self.input_size, batched_dims=3)
+            batched = input.dim() == 3
+            x = input if batched else input.unsqueeze(1)  # unbatched (T, I) -> (T, 1, I)
+            if batched and self.batch_first:
+                x = x.transpose(0, 1)  # (B, T, I) -> (T, B, I)
+        check_dtype(x, self.cells[0].weight_ih)
+        steps, batch = x.shape[:2]
+        if steps == 0:
+            raise ValueError(f"input has no time steps (shape {tuple(x.shape)})")
+        mask = None if lengths is None else _step_mask(lengths, steps, batch, x.device)  # (T, B, 1)
+        states = self._initial_states(hx, batch, x, batched)
+        finals, cell_states = [], None
+        for layer in range(self.num_layers):
+            outputs, cells = [], []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                cell = self.cells[k]
+                history, final = scan(cell, cell.input_projection(x), states[k], mask, reverse=direction == 1)
+                outputs.append(torch.stack([state[0] for state in history]))  # (T, B, H_out)
+                if keep_cell_states and layer == self.num_layers - 1:
+                    cells.append(torch.stack([state[1] for state in history]))  # (T, B, H)
+                finals.append(final)
+            x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (T, B, D*H_out)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+            if cells:
+                cell_states = torch.cat(cells, dim=-1) if len(cells) > 1 else cells[0]  # (T, B, D*H)
+        final_states = tuple(torch.stack([f[i] for f in finals]) for i in range(len(self.state_sizes)))
+        if not batched:
+            final_states = tuple(s.squeeze(1) for s in final_states)  # (L*D, H)
+        return self._shape_output(x, packed, mask, batched), final_states, (
+            None if cell_states is None else self._shape_output(cell_states, packed, mask, batched))
+
+    def _shape_output(self, y: Tensor, packed: PackedSequence | None, mask: Tensor | None, batched: bool):
+        """(T, B, F) -> the caller's layout: packed, batch_first, unbatched, padded steps zeroed."""
+        if mask is not None:
+            y = y * mask
+        if packed is not None:
+            return _pack_like(y, packed)
+        if not batched:
+            return y.squeeze(1)
+        return y.transpose(0, 1) if self.batch_first else y
+
+    def _initial_states(self, hx, batch: int, like: Tensor, batched: bool) -> list[State]:
+        """hx as torch.nn takes it (None, a tensor, or (h_0, c_0)) -> one state tuple per cell."""
+        count = self.num_layers * self.num_directions
+        if hx is None:
+            return [self.cells[0].zero_state((batch,), like) for _ in range(count)]
+        hx = (hx,) if isinstance(hx, Tensor) else tuple(hx)
+        names = ("h_0", "c_0")
+        if len(hx) != len(self.state_sizes):
+            raise ValueError(f"hx must be {' and '.join(names[:len(self.state_sizes)])}, got {len(hx)} tensor(s)")
+        shaped = []
+        for name, h, size in zip(names, hx, self.state_sizes):
+            check_state(name, h, (count, batch, size) if batched else (count, size), like)
+            shaped.append(h if batched else h.unsqueeze(1))  # (L*D, B, size)
+        return [tuple(h[k] for h in shaped) for k in range(count)]
+
+    def extra_repr(self) -> str:
+        options = [f"num_layers={self.num_layers}"] if self.num_layers > 1 else []
+        options += [name + "=True" for name in ("batch_first", "bidirectional") if getattr(self, name)]
+        options += [f"dropout={self.dropout}"] if self.dropout else []
+        return ", ".join(options)
+
+
+def _to_torch_names(module: RecurrentLayer, state_dict, prefix: str, local_metadata) -> None:
+    for torch_name, (k, name) in module._aliases.items():
+        state_dict[prefix + torch_name] = state_dict.pop(f"{prefix}cells.{k}.{name}")
+
+
+def _from_torch_names(module: RecurrentLayer, state_dict, prefix: str, *args) -> None:
+    for torch_name, (k, name) in module._aliases.items():
+        if prefix + torch_name in state_dict:
+            state_dict[f"{prefix}cells.{k}.{name}"] = state_dict.pop(prefix + torch_name)
+
+
+def _step_mask(lengths, steps: int, batch: int, device) -> Tensor:
+    """(T, B, 1) bool: True where step t is inside sequence b (t < lengths[b])."""
+    lengths = torch.as_tensor(lengths)
+    if lengths.shape != (batch,) or lengths.is_floating_point() or lengths.is_complex():
+        raise ValueError(f"lengths must hold {batch} integers (one per sequence), got shape {tuple(lengths.shape)} "
+                         f"of {lengths.dtype}")
+    if lengths.numel() and (lengths.min() < 1 or lengths.max() > steps):
+        raise ValueError(f"lengths must lie in [1, {steps}] (the number of steps), got {lengths.tolist()}")
+    return (torch.arange(steps)[:, None] < lengths.cpu()[None, :]).unsqueeze(-1).to(device)
+
+
+def _pack_like(padded: Tensor, like: PackedSequence) -> PackedSequence:
+    """(T, B, F) padded, original batch order -> a PackedSequence with `like`'s batch layout."""
+    if like.sorted_indices is not None:
+        padded = padded.index_select(1, like.sorted_indices)  # batch sorted by length, longest first
+    steps, batch = padded.shape[:2]
+    inside = torch.arange(batch)[None, :] < like.batch_sizes[:steps, None]  # (T, B)
+    data = padded[inside.to(padded.device)]  # (sum of lengths, F), step-major as in the packed layout
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+class LSTM(RecurrentLayer):
+    """torch.nn.LSTM, from rnncount.LSTMCell.
+
+    forward(input, hx=None, *, lengths=None, return_cell_states=False)
+        -> output, (h_n, c_n)                        [, cell_states]
+    input (T, B, I), (B, T, I) with batch_first, (T, I) unbatched, or a PackedSequence.
+    output (T, B, D*H_out); h_n (L*D, B, H_out); c_n (L*D, B, H); H_out = proj_size or hidden_size.
+    cell_states: every step's c_t of the last layer, (T, B, D*H), in output's layout.
+
+    Example:
+        >>> lstm = LSTM(1, 20, num_layers=2, batch_first=True)
+        >>> output, (h_n, c_n) = lstm(torch.randn(16, 50, 1))       # (16, 50, 20), (2, 16, 20) x 2
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, *, init: str = "torch", forget_bias: float | None = None):
+        super().__init__(
+            lambda size: LSTMCell(size, hidden_size, bias, proj_size, init=init, forget_bias=forget_bias),
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+        self.proj_size = proj_size
+
+    def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None, *,
+                lengths: Sequence[int] | Tensor | None = None, return_cell_states: bool = False):
+        output, (h_n, c_n), cell_states = self._run(input, hx, lengths, return_cell_states)
+        return (output, (h_n, c_n), cell_states) if return_cell_states else (output, (h_n, c_n))
+
+
+class GRU(RecurrentLayer):
+    """torch.nn.GRU, from rnncount.GRUCell; `reset_after=False` gives the reset-before form.
+
+    forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
+
+    Example:
+        >>> gru = GRU(1, 20, reset_after=False)
+        >>> output, h_n = gru(torch.randn(50, 16, 1))               # (50, 16, 20), (1, 16, 20)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 reset_after: bool = True, *, init: str = "torch"):
+        super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after, init=init),
+                         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+        self.reset_after = reset_after
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
+                lengths: Sequence[int] | Tensor | None = None):
+        output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
+        return output, h_n
+
+
+class RNN(RecurrentLayer):
+    """torch.nn.RNN (Elman, tanh or relu), from rnncount.RNNCell.
+
+    forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, *, init: str = "torch"):
+        super().__init__(lambda size: RNNCell(size, hidden_size, bias, nonlinearity, init=init),
+                         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
+                lengths: Sequence[int] | Tensor | None = None):
+        output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
+        return output, h_n
