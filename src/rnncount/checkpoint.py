@@ -1,0 +1,100 @@
+"""Model files: written atomically, read with torch.load(weights_only=True) and checked.
+
+A model file (model.pt) is a dict of tensors and plain values only:
+    format, version            "rnncount-counter", 1
+    model_config, train_config  the dataclasses as dicts
+    model, optimizer, rng       the Trainer's state (weights, Adam, random states)
+    epoch, metrics              epochs done and their metrics
+No code is unpickled on loading: weights_only=True refuses any pickle that would run some.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .files import write_atomically
+from .model import Counter, ModelConfig
+from .train import TrainConfig, Trainer
+
+FORMAT, VERSION = "rnncount-counter", 1
+
+
+class CheckpointError(ValueError):
+    """A model file that is missing, unreadable, not rnncount's, or of another configuration."""
+
+
+def save_checkpoint(path: Path, trainer: Trainer) -> None:
+    payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__),
+               "model_config": trainer.model_config.to_dict(), "train_config": trainer.train_config.to_dict(),
+               **trainer.state_dict()}
+    write_atomically(path, lambda file: torch.save(payload, file))
+
+
+def save_metrics(path: Path, trainer: Trainer) -> None:
+    """metrics.json: {"config": {...}, "epochs": [{"epoch": 1, "train_loss": ..., ...}, ...]}."""
+    report = {"config": {**trainer.model_config.to_dict(), **trainer.train_config.to_dict()},
+              "epochs": [m.to_dict() for m in trainer.history]}
+    write_atomically(path, lambda file: file.write((json.dumps(report, indent=2) + "\n").encode()))
+
+
+def read_checkpoint(path: Path) -> dict:
+    """Load and check a model file; raises CheckpointError with a one-line reason."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"model file {path} does not exist")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a model file (try {path / 'model.pt'})")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # corrupt zip, truncated, random bytes, or a pickle that carries code
+        raise CheckpointError(f"{path} is not a readable model file ({_load_failure(error)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an rnncount model file (no '{FORMAT}' format marker)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path} has model file version {payload.get('version')!r}; "
+                              f"this rnncount reads version {VERSION}")
+    return payload
+
+
+def load_trainer(path: Path) -> Trainer:
+    """Rebuild the Trainer saved in a model file, ready to resume (its data is drawn again from the seed)."""
+    def build(payload: dict) -> Trainer:
+        trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]))
+        trainer.load_state_dict(payload)
+        return trainer
+    return _rebuild(path, build)
+
+
+def load_model(path: Path) -> tuple[Counter, dict]:
+    """The trained Counter in a model file (eval mode) and the file's contents."""
+    def build(payload: dict) -> tuple[Counter, dict]:
+        model = Counter(ModelConfig(**payload["model_config"]))
+        model.load_state_dict(payload["model"])
+        return model.eval(), payload
+    return _rebuild(path, build)
+
+
+def _rebuild(path: Path, build):
+    payload = read_checkpoint(path)
+    try:
+        return build(payload)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:  # missing keys, wrong shapes or options
+        raise CheckpointError(f"{path} does not fit its own configuration or this rnncount version "
+                              f"({_first_line(error)})") from None
+
+
+def _load_failure(error: BaseException) -> str:
+    """torch.load's long message, cut to its reason (weights_only's own verdict where it gave one)."""
+    verdict = str(error).partition("WeightsUnpickler error:")[2].strip()
+    if verdict:
+        return "refused by weights-only loading, nothing in it was run: " + verdict.split(". ")[0].splitlines()[0]
+    return _first_line(error)
+
+
+def _first_line(error: BaseException, limit: int = 160) -> str:
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

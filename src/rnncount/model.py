@@ -1,0 +1,71 @@
+"""The counter: a recurrent layer read out by one linear unit, the predicted number of 1s.
+
+    h_T  = layer(x_1 .. x_T)          the last step's hidden state (each sequence's own last step)
+    ŷ    = w · h_T + b                one output, the count
+
+Defaults reproduce the counting reference: its reset-before GRU (torch.nn.GRU is reset-after:
+pass reset_after=True for that form) and its initialisation for each cell (rnncount.init).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from torch import Tensor, nn
+
+from ._checks import check_positive_int
+from .layers import GRU, LSTM, RNN, RecurrentLayer
+
+CELLS = ("lstm", "gru", "rnn")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a Counter (saved in every checkpoint)."""
+
+    cell: str = "lstm"  # lstm, gru or rnn
+    hidden_size: int = 20
+    num_layers: int = 1
+    reset_after: bool = False  # GRU form; False is the reference's (Cho et al. 2014), True is torch.nn.GRU's
+    nonlinearity: str = "tanh"  # RNN only
+    init: str = "reference"  # see rnncount.init
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        check_positive_int("hidden_size", self.hidden_size)
+        check_positive_int("num_layers", self.num_layers)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_layer(config: ModelConfig, input_size: int = 1) -> RecurrentLayer:
+    """The recurrent layer a config names, batch_first."""
+    common = dict(num_layers=config.num_layers, batch_first=True, init=config.init)
+    if config.cell == "lstm":
+        return LSTM(input_size, config.hidden_size, **common)
+    if config.cell == "gru":
+        return GRU(input_size, config.hidden_size, reset_after=config.reset_after, **common)
+    return RNN(input_size, config.hidden_size, nonlinearity=config.nonlinearity, **common)
+
+
+class Counter(nn.Module):
+    """A recurrent layer and a linear head on its last hidden state.
+
+    Example:
+        >>> model = Counter(ModelConfig(cell="gru"))
+        >>> model(torch.ones(16, 20, 1))            # (16,), predicted counts
+    """
+
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        self.rnn = make_layer(self.config)
+        self.head = nn.Linear(self.rnn.state_sizes[0], 1)  # nn.Linear's default init, as in the reference
+
+    def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """inputs (B, T, 1), lengths (B,) or None when all are T -> (B,) predicted counts."""
+        _, state = self.rnn(inputs, lengths=lengths)
+        h_n = state[0] if isinstance(state, tuple) else state  # (L, B, H)
+        return self.head(h_n[-1]).squeeze(-1)  # last layer's h_T: (B, H) -> (B,)

@@ -1,0 +1,166 @@
+"""Training and evaluation of a Counter: MSE loss, Adam, accuracy = rounded output equals the count.
+
+    trainer = Trainer(ModelConfig(cell="lstm"), TrainConfig(seed=0))
+    for metrics in trainer.epochs():          # one EpochMetrics per epoch
+        print(format_epoch(metrics, trainer.train_config.epochs))
+
+A seed fixes everything: the data (its own generator), the initial weights (torch.manual_seed)
+and the shuffling (its own generator); the same seed on the same machine gives the same losses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._checks import check_positive_int
+from .data import CountingData, counting_data
+from .model import Counter, ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    """The experiment's settings; the defaults are the reference's."""
+
+    length: int = 20
+    min_length: int | None = None  # variable training lengths in [min_length, length]
+    train_samples: int = 10_000
+    test_samples: int = 1_000
+    batch_size: int = 16
+    epochs: int = 10
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("length", "train_samples", "test_samples", "batch_size", "epochs"):
+            check_positive_int(name, getattr(self, name))
+        if self.min_length is not None:
+            check_positive_int("min_length", self.min_length)
+            if self.min_length > self.length:
+                raise ValueError(f"min_length must be <= length={self.length}, got {self.min_length}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ValueError(f"lr must be a number > 0, got {self.lr}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    test_mae: float
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_datasets(config: TrainConfig) -> tuple[CountingData, CountingData]:
+    """The training and the test set, drawn one after the other from a generator seeded with config.seed."""
+    generator = torch.Generator().manual_seed(config.seed)
+    train = counting_data(config.train_samples, config.length, generator, config.min_length)
+    test = counting_data(config.test_samples, config.length, generator, config.min_length)
+    return train, test
+
+
+@torch.no_grad()
+def evaluate(model: Counter, data: CountingData, batch_size: int = 1000) -> dict[str, float]:
+    """Mean squared error, accuracy (rounded prediction == count) and mean absolute error over `data`."""
+    was_training = model.training
+    model.eval()
+    squared = correct = absolute = 0.0
+    for index in torch.arange(len(data)).split(batch_size):
+        inputs, counts, lengths = data.batch(index)
+        predictions = model(inputs, lengths)
+        squared += F.mse_loss(predictions, counts, reduction="sum").item()
+        correct += (predictions.round() == counts).sum().item()
+        absolute += (predictions - counts).abs().sum().item()
+    model.train(was_training)
+    return {"loss": squared / len(data), "accuracy": correct / len(data), "mae": absolute / len(data)}
+
+
+class Trainer:
+    """Trains one Counter; holds everything a checkpoint needs to resume exactly."""
+
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig,
+                 data: tuple[CountingData, CountingData] | None = None):
+        self.model_config, self.train_config = model_config, train_config
+        self.train_data, self.test_data = data if data is not None else make_datasets(train_config)
+        torch.manual_seed(train_config.seed)  # the initial weights
+        self.model = Counter(model_config)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
+        self.shuffle = torch.Generator().manual_seed(train_config.seed)
+        self.history: list[EpochMetrics] = []
+
+    def epochs(self, progress: bool = False) -> Iterator[EpochMetrics]:
+        """Train the remaining epochs, yielding each one's metrics as it ends."""
+        while len(self.history) < self.train_config.epochs:
+            yield self.train_epoch(progress)
+
+    def train_epoch(self, progress: bool = False) -> EpochMetrics:
+        config, data = self.train_config, self.train_data
+        start = time.perf_counter()
+        self.model.train()
+        batches = torch.randperm(len(data), generator=self.shuffle).split(config.batch_size)
+        epoch = len(self.history) + 1
+        squared = correct = 0.0
+        for index in _progress(batches, f"Epoch {epoch}/{config.epochs}", progress):
+            inputs, counts, lengths = data.batch(index)
+            predictions = self.model(inputs, lengths)
+            loss = F.mse_loss(predictions, counts)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            squared += loss.item() * len(index)
+            correct += (predictions.detach().round() == counts).sum().item()
+        test = evaluate(self.model, self.test_data)
+        metrics = EpochMetrics(epoch, squared / len(data), correct / len(data), test["loss"], test["accuracy"],
+                               test["mae"], time.perf_counter() - start)
+        self.history.append(metrics)
+        return metrics
+
+    def state_dict(self) -> dict:
+        """Weights, optimizer, random states and metrics so far: all a resume needs."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"shuffle": self.shuffle.get_state(), "torch": torch.get_rng_state()},
+            "epoch": len(self.history),
+            "metrics": [m.to_dict() for m in self.history],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.shuffle.set_state(state["rng"]["shuffle"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.history = [EpochMetrics(**m) for m in state["metrics"]]
+
+
+def format_epoch(metrics: EpochMetrics, epochs: int) -> str:
+    """The reference's three lines for one epoch."""
+    return (f"Epoch {metrics.epoch}/{epochs}\n"
+            f"Train Loss: {metrics.train_loss:.4f}; Accuracy: {metrics.train_accuracy:.4f}\n"
+            f"Test Loss: {metrics.test_loss:.4f}; Accuracy: {metrics.test_accuracy:.4f}")
+
+
+def _progress(batches, description: str, enabled: bool):
+    """A tqdm bar over the batches when asked for and tqdm is installed; it hides itself off a terminal."""
+    if not enabled:
+        return batches
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return batches
+    return tqdm(batches, desc=description, leave=False, disable=None, unit="batch")
