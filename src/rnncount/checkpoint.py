@@ -11,6 +11,7 @@ No code is unpickled on loading: weights_only=True refuses any pickle that would
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import torch
@@ -87,11 +88,13 @@ def _rebuild(path: Path, build):
 
 
 def _load_failure(error: BaseException) -> str:
-    """torch.load's long message, cut to its reason (weights_only's own verdict where it gave one)."""
-    verdict = str(error).partition("WeightsUnpickler error:")[2].strip()
-    if verdict:
-        return "refused by weights-only loading, nothing in it was run: " + verdict.split(". ")[0].splitlines()[0]
-    return _first_line(error)
+    """torch.load's long message, cut to its reason (weights-only loading's own verdict where it gave one)."""
+    if not isinstance(error, pickle.UnpicklingError):
+        return _first_line(error)
+    details = [line.strip().rpartition("WeightsUnpickler error:")[2].strip() for line in str(error).splitlines()[1:]]
+    details = [d for d in details if d and not d.startswith(("Please file", "Check the documentation"))]
+    verdict = "refused by weights-only loading, nothing in it was run"
+    return verdict + (": " + details[0].split(". ")[0] if details else "")
 
 
 def _first_line(error: BaseException, limit: int = 160) -> str:

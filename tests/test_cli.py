@@ -1,0 +1,254 @@
+"""The command line, run as a user types it (a subprocess), on tiny settings, good input and bad."""
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+
+from rnncount.cli import main
+
+TINY = ["--train-samples", "200", "--test-samples", "50", "--length", "8", "--hidden-size", "6"]
+SCRIPT = shutil.which("rnncount", path=os.path.dirname(sys.executable)) or shutil.which("rnncount")
+
+
+def rnncount(*args, stdin=None, process=False, module=False):
+    """Run rnncount as a user would: the console script (or python -m rnncount) in a subprocess.
+
+    Bad-input tests run main() in this process instead (process=False): the same code path without
+    a second's torch import per case; a few of them also run as a subprocess to prove the two agree.
+    """
+    args = [str(a) for a in args]
+    if process or module:
+        command = [sys.executable, "-m", "rnncount"] if module or SCRIPT is None else [SCRIPT]
+        return subprocess.run(command + args, input=stdin, capture_output=True, text=True, timeout=300)
+    out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
+    with redirect_stdout(out), redirect_stderr(err), mock.patch("sys.stdin", io.StringIO(stdin or "")):
+        try:
+            code = main(args)
+        except SystemExit as exit:  # argparse
+            code = exit.code
+    torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny trained LSTM, shared by the predict/evaluate tests."""
+    out = tmp_path_factory.mktemp("run") / "lstm"
+    result = rnncount("train", "--cell", "lstm", "--epochs", "2", *TINY, "--out", out, process=True)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_train_prints_reference_lines_and_saves(trained):
+    out, result = trained
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Epoch 1/2" and lines[1].startswith("Train Loss: ") and lines[2].startswith("Test Loss: ")
+    assert "Epoch 2/2" in lines and str(out / "model.pt") in result.stdout
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["config"]["cell"] == "lstm" and report["config"]["hidden_size"] == 6
+    keys = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_mae", "seconds"}
+    assert [e["epoch"] for e in report["epochs"]] == [1, 2] and set(report["epochs"][0]) == keys
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert payload["model_config"]["cell"] == "lstm" and len(payload["metrics"]) == 2
+    assert "rnn.weight_ih_l0" in payload["model"]
+
+
+def test_same_seed_same_metrics(tmp_path, trained):
+    out, _ = trained
+    again = rnncount("train", "--cell", "lstm", "--epochs", "2", *TINY, "--out", tmp_path / "again", module=True)
+    assert again.returncode == 0, again.stderr
+
+    def losses(folder):
+        return [{k: v for k, v in e.items() if k != "seconds"}
+                for e in json.loads((folder / "metrics.json").read_text())["epochs"]]
+    assert losses(out) == losses(tmp_path / "again")
+
+
+def test_predict_arguments_and_stdin(trained):
+    out, _ = trained
+    result = rnncount("predict", "--model", out / "model.pt", "0110100", "1", process=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("0110100  ") and lines[1].startswith("1  ")
+    sequence, rounded, raw = lines[0].split()
+    assert int(rounded) == round(float(raw.strip("()")))
+    piped = rnncount("predict", "--model", out / "model.pt", "-", stdin="0110100\n\n1\n", process=True)
+    assert piped.returncode == 0 and piped.stdout == result.stdout
+
+
+def test_predict_equals_the_model_in_python(trained):
+    from rnncount.checkpoint import load_model
+    from rnncount.data import encode
+    out, _ = trained
+    model, _ = load_model(out / "model.pt")
+    expected = model(encode("111010011").unsqueeze(0)).item()
+    result = rnncount("predict", "--model", out / "model.pt", "111010011")
+    assert float(result.stdout.split()[2].strip("()")) == pytest.approx(expected, abs=1e-4)
+
+
+def test_evaluate(trained):
+    out, _ = trained
+    result = rnncount("evaluate", "--model", out / "model.pt", "--length", "12", "--samples", "100", process=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Length 12, 100 samples (seed 12345): Loss: ")
+    assert "Accuracy: " in result.stdout and "MAE: " in result.stdout
+
+
+def test_compare(tmp_path):
+    out = tmp_path / "cmp"
+    result = rnncount("compare", "--cells", "lstm,gru,rnn", "--epochs", "2", *TINY, "--out", out, process=True)
+    assert result.returncode == 0, result.stderr
+    assert "| epoch | lstm | gru | rnn |" in result.stdout and "| first epoch at 100% |" in result.stdout
+    report = json.loads((out / "metrics.json").read_text())
+    assert set(report["cells"]) == {"lstm", "gru", "rnn"}
+    assert all(len(report["cells"][c]["epochs"]) == 2 for c in report["cells"])
+    assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "summary.md").exists() and all((out / c / "model.pt").exists() for c in ("lstm", "gru", "rnn"))
+
+
+def test_resume_continues_to_the_same_metrics(tmp_path, trained):
+    out, _ = trained
+    partial = tmp_path / "partial"
+    assert rnncount("train", "--cell", "lstm", "--epochs", "1", *TINY, "--out", partial).returncode == 0
+    result = rnncount("train", "--resume", partial, "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "Resuming" in result.stdout and "Epoch 2/2" in result.stdout
+
+    def losses(folder):
+        return [{k: v for k, v in e.items() if k != "seconds"}
+                for e in json.loads((folder / "metrics.json").read_text())["epochs"]]
+    assert losses(partial) == losses(out)
+
+
+# ---- bad input: one line on stderr, exit code 2, nothing on disk damaged ----------------------------
+
+@pytest.mark.parametrize("args, fragments", [
+    (["train", "--cell", "lstn"], ["--cell", "invalid choice: 'lstn'"]),
+    (["compare", "--cells", "lstm,foo"], ["--cells", "unknown cell foo"]),
+    (["train", "--epochs", "0"], ["--epochs", "must be >= 1, got 0"]),
+    (["train", "--hidden-size", "-3"], ["--hidden-size", "must be >= 1"]),
+    (["train", "--train-samples", "0"], ["--train-samples", "must be >= 1"]),
+    (["train", "--batch-size", "abc"], ["--batch-size", "expected a whole number"]),
+    (["train", "--lr", "-1"], ["--lr", "must be a finite number > 0"]),
+    (["train", "--min-length", "30"], ["min_length must be <= length=20"]),
+    (["evaluate", "--model", "x.pt", "--samples", "0"], ["--samples", "must be >= 1"]),
+    ([], ["required"]),
+])
+def test_bad_arguments(args, fragments):
+    assert_one_line_error(rnncount(*args), *fragments)
+
+
+def test_bad_input_in_a_real_process(trained):
+    out, _ = trained
+    assert_one_line_error(rnncount("train", "--cell", "lstn", process=True), "invalid choice: 'lstn'")
+    assert_one_line_error(rnncount("predict", "--model", out / "model.pt", "012", process=True), "other than 0 and 1")
+    assert_one_line_error(rnncount("evaluate", "--model", out / "metrics.json", process=True), "not a readable")
+
+
+@pytest.mark.parametrize("sequence, fragment", [
+    ("01a1", "characters other than 0 and 1: 'a'"),
+    ("", "empty sequence"),
+    ("0 1", "characters other than 0 and 1: ' '"),
+])
+def test_predict_bad_sequences(trained, sequence, fragment):
+    out, _ = trained
+    assert_one_line_error(rnncount("predict", "--model", out / "model.pt", "0101", sequence), fragment)
+
+
+def test_predict_empty_stdin(trained):
+    out, _ = trained
+    assert_one_line_error(rnncount("predict", "--model", out / "model.pt", "-", stdin="\n"), "no sequences")
+
+
+def corrupt_files(folder: Path, model: Path) -> dict[str, tuple[Path, str]]:
+    """Model files that must be refused, with the words their error must name."""
+    folder.mkdir()
+    truncated = folder / "truncated.pt"
+    truncated.write_bytes(model.read_bytes()[:500])
+    random_bytes = folder / "random.pt"
+    random_bytes.write_bytes(os.urandom(4096))
+    foreign = folder / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    other_config = folder / "other_config.pt"
+    payload = torch.load(model, weights_only=True)
+    payload["model_config"]["hidden_size"] = 7  # the weights are for 6
+    torch.save(payload, other_config)
+    return {"missing": (folder / "nope.pt", "does not exist"),
+            "folder": (folder, "is a folder"),
+            "truncated": (truncated, "not a readable model file"),
+            "random": (random_bytes, "not a readable model file"),
+            "foreign": (foreign, "not an rnncount model file"),
+            "other config": (other_config, "does not fit its own configuration")}
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "resume"])
+def test_bad_model_files(tmp_path, trained, command):
+    out, _ = trained
+    for name, (path, fragment) in corrupt_files(tmp_path / "bad", out / "model.pt").items():
+        if command == "predict":
+            result = rnncount("predict", "--model", path, "0101")
+        elif command == "evaluate":
+            result = rnncount("evaluate", "--model", path)
+        else:
+            folder = tmp_path / f"resume-{name.replace(' ', '-')}"
+            folder.mkdir()
+            if path.is_file():
+                shutil.copy(path, folder / "model.pt")
+            result = rnncount("train", "--resume", folder)
+        assert_one_line_error(result, fragment if command != "resume" or name not in ("missing", "folder")
+                              else "does not exist")
+
+
+def test_pickle_carrying_code_is_not_run(tmp_path):
+    marker = tmp_path / "marker"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "rnncount-counter", "payload": Evil()}, evil)
+    result = rnncount("predict", "--model", evil, "0101", process=True)
+    assert_one_line_error(result, "not a readable model file", "nothing in it was run")
+    assert not marker.exists()
+
+
+def test_existing_out_is_never_overwritten(tmp_path, trained):
+    out, _ = trained
+    folder = tmp_path / "kept"
+    shutil.copytree(out, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert_one_line_error(rnncount("train", *TINY, "--epochs", "1", "--out", folder), "exists and is not empty",
+                          "--force")
+    assert_one_line_error(rnncount("compare", *TINY, "--epochs", "1", "--out", folder), "exists and is not empty")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("keep me")
+    assert_one_line_error(rnncount("train", *TINY, "--out", blocker / "sub"), "cannot write to --out")
+    assert_one_line_error(rnncount("train", *TINY, "--out", blocker), "is a file")
+    assert blocker.read_text() == "keep me"
+
+
+def test_resume_refuses_new_settings(trained):
+    out, _ = trained
+    assert_one_line_error(rnncount("train", "--resume", out, "--hidden-size", "9"), "drop --hidden-size")
