@@ -21,7 +21,7 @@ from .checkpoint import CheckpointError, load_model, load_trainer, save_checkpoi
 from .data import counting_data, encode
 from .files import write_atomically
 from .model import CELLS, ModelConfig
-from .train import TrainConfig, Trainer, evaluate, format_epoch, make_datasets
+from .train import NonFiniteError, TrainConfig, Trainer, evaluate, format_epoch, make_datasets
 
 
 class UsageError(Exception):
@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--epochs", type=positive_int, help="epochs (10)")
     group.add_argument("--lr", type=positive_float, help="Adam's learning rate (1e-3)")
     group.add_argument("--seed", type=seed_int, help="seed for data, weights and shuffling (0)")
+    group.add_argument("--clip-grad-norm", type=positive_float, metavar="X",
+                       help="rescale gradients whose total norm exceeds X (off)")
     output = training.add_argument_group("output")
     output.add_argument("--out", type=Path, help="output folder (default: runs/COMMAND-TIME)")
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
@@ -133,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, CheckpointError) as error:
         print(f"rnncount {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except NonFiniteError as error:
+        print(f"rnncount {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"rnncount {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -214,13 +219,18 @@ def resume(args: argparse.Namespace) -> tuple[Trainer, Path]:
     return trainer, out
 
 
-def fit(trainer: Trainer, out: Path, label: str = "") -> None:
+def fit(trainer: Trainer, out: Path) -> None:
     """Train the remaining epochs, printing the reference's lines and saving a checkpoint after each."""
     epochs = trainer.train_config.epochs
-    for metrics in trainer.epochs(progress=True):
-        print(label + format_epoch(metrics, epochs).replace("\n", "\n" + label), flush=True)
-        save_checkpoint(out / "model.pt", trainer)
-        save_metrics(out / "metrics.json", trainer)
+    try:
+        for metrics in trainer.epochs(progress=True):
+            print(format_epoch(metrics, epochs), flush=True)
+            save_checkpoint(out / "model.pt", trainer)
+            save_metrics(out / "metrics.json", trainer)
+    except NonFiniteError as error:
+        kept = (f"{out / 'model.pt'} keeps epoch {len(trainer.history)}" if trainer.history
+                else "no epoch had finished, so nothing was saved")
+        raise NonFiniteError(f"{error}; {kept} (try a lower --lr or --clip-grad-norm)") from None
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ class TrainConfig:
     epochs: int = 10
     lr: float = 1e-3
     seed: int = 0
+    clip_grad_norm: float | None = None  # rescale gradients whose total norm exceeds this
 
     def __post_init__(self):
         for name in ("length", "train_samples", "test_samples", "batch_size", "epochs"):
@@ -45,11 +46,17 @@ class TrainConfig:
                 raise ValueError(f"min_length must be <= length={self.length}, got {self.min_length}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise ValueError(f"lr must be a number > 0, got {self.lr}")
+        if self.clip_grad_norm is not None and not 0 < self.clip_grad_norm < float("inf"):
+            raise ValueError(f"clip_grad_norm must be a finite number > 0, got {self.clip_grad_norm}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class NonFiniteError(ArithmeticError):
+    """The loss or the gradients stopped being finite numbers: training diverged."""
 
 
 @dataclass
@@ -115,12 +122,18 @@ class Trainer:
         batches = torch.randperm(len(data), generator=self.shuffle).split(config.batch_size)
         epoch = len(self.history) + 1
         squared = correct = 0.0
-        for index in _progress(batches, f"Epoch {epoch}/{config.epochs}", progress):
+        for number, index in enumerate(_progress(batches, f"Epoch {epoch}/{config.epochs}", progress), 1):
             inputs, counts, lengths = data.batch(index)
             predictions = self.model(inputs, lengths)
             loss = F.mse_loss(predictions, counts)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            where = f"epoch {epoch}, batch {number} of {len(batches)}"
+            if not torch.isfinite(loss):
+                raise NonFiniteError(f"training diverged: the loss is {loss.item()} at {where}")
+            norm = self._clip_gradients()
+            if not torch.isfinite(norm):
+                raise NonFiniteError(f"training diverged: the gradients' norm is {norm.item()} at {where}")
             self.optimizer.step()
             squared += loss.item() * len(index)
             correct += (predictions.detach().round() == counts).sum().item()
@@ -129,6 +142,14 @@ class Trainer:
                                test["mae"], time.perf_counter() - start)
         self.history.append(metrics)
         return metrics
+
+    def _clip_gradients(self) -> Tensor:
+        """The gradients' total norm, after rescaling them to at most clip_grad_norm if that is set."""
+        parameters = [p for p in self.model.parameters() if p.grad is not None]
+        limit = self.train_config.clip_grad_norm
+        if limit is not None:
+            return torch.nn.utils.clip_grad_norm_(parameters, limit)
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in parameters]))
 
     def state_dict(self) -> dict:
         """Weights, optimizer, random states and metrics so far: all a resume needs."""
