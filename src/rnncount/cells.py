@@ -123,6 +123,7 @@ class LSTMCell(RecurrentCell):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0, *,
                  init: str = "torch", forget_bias: float | None = None):
+        check_positive_int("hidden_size", hidden_size)  # first: the proj_size check below reads it
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
             raise ValueError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size}")
         super().__init__(input_size, hidden_size, bias, recurrent_size=proj_size or hidden_size,
