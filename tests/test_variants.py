@@ -1,10 +1,11 @@
 """The cell variants (peephole, coupled, layer-normalised LSTM; layer-normalised GRU; recurrent dropout and zoneout
 on every cell) equal their equations written out by hand, pass gradcheck, change nothing when switched off, and
 draw their masks as documented: recurrent dropout one mask per sequence, zoneout one per step, nothing random in
-eval mode, the same masks from the same seed."""
+eval mode, the same masks from the same seed. The counter and the command line take them by name."""
 
 from __future__ import annotations
 
+import json
 
 import pytest
 import torch
@@ -14,6 +15,8 @@ from torch.func import functional_call
 from conftest import assert_same_function, flatten
 from rnncount import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from rnncount.cells import Noise
+from rnncount.model import CELLS, Counter, ModelConfig
+from test_cli import TINY, assert_one_line_error, rnncount
 from test_layers import LENGTHS, Case, hand_call, layer_call, layer_inputs
 
 I, H, B, T = 2, 3, 2, 5
@@ -483,3 +486,74 @@ def test_draw_noise_shapes_and_values():
 def test_bad_probabilities_fail_at_the_call_naming_them(make, name, value):
     with pytest.raises(ValueError, match=rf"{name} must be in \[0, 1\), got {value}"):
         make(I, H, **{name: value})
+
+
+# ----------------------------------------------------------------------------------------- counter and the CLI
+
+VARIANT_NAMES = ["peephole-lstm", "cifg-lstm", "layernorm-lstm", "layernorm-gru"]
+
+
+def test_counter_builds_each_variant_by_name():
+    expected = {"lstm": (LSTMCell, {}), "gru": (GRUCell, {}), "rnn": (RNNCell, {}),
+                "peephole-lstm": (LSTMCell, {"peephole": True}), "cifg-lstm": (LSTMCell, {"coupled": True}),
+                "layernorm-lstm": (LSTMCell, {"layer_norm": True}), "layernorm-gru": (GRUCell, {"layer_norm": True})}
+    assert set(CELLS) == set(expected)
+    for name, (cls, switches) in expected.items():
+        cell = Counter(ModelConfig(cell=name, recurrent_dropout=0.1, zoneout=0.2)).rnn.cells[0]
+        assert type(cell) is cls and (cell.recurrent_dropout, cell.zoneout) == (0.1, 0.2)
+        for switch in ("peephole", "coupled", "layer_norm"):
+            assert getattr(cell, switch, False) == switches.get(switch, False), (name, switch)
+    assert Counter(ModelConfig(cell="layernorm-gru")).rnn.cells[0].reset_after is False  # the reference's GRU
+
+
+def test_model_config_round_trips_and_reads_older_files():
+    config = ModelConfig(cell="cifg-lstm", recurrent_dropout=0.25, zoneout=0.1)
+    assert ModelConfig(**config.to_dict()) == config
+    older = {k: v for k, v in ModelConfig().to_dict().items() if k not in ("recurrent_dropout", "zoneout")}
+    assert ModelConfig(**older) == ModelConfig()
+    with pytest.raises(ValueError, match=r"zoneout must be in \[0, 1\)"):
+        ModelConfig(zoneout=1.0)
+
+
+def test_compare_all_variants(tmp_path):
+    cells = ["lstm", "gru", *VARIANT_NAMES]
+    out = tmp_path / "variants"
+    tiny = ["--train-samples", "64", "--test-samples", "16", "--length", "6", "--hidden-size", "4"]
+    result = rnncount("compare", "--cells", ",".join(cells), "--epochs", "1", *tiny, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert f"| epoch | {' | '.join(cells)} |" in result.stdout
+    assert "| time per epoch (s) |" in result.stdout
+    report = json.loads((out / "metrics.json").read_text())
+    assert list(report["cells"]) == cells and all((out / c / "model.pt").exists() for c in cells)
+
+
+def test_train_with_recurrent_dropout_and_zoneout_then_predict_and_resume(tmp_path):
+    out = tmp_path / "noisy"
+    result = rnncount("train", "--cell", "layernorm-lstm", "--recurrent-dropout", "0.25", "--zoneout", "0.1",
+                      "--epochs", "1", *TINY, "--out", out)
+    assert result.returncode == 0, result.stderr
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert (payload["model_config"]["cell"], payload["model_config"]["recurrent_dropout"],
+            payload["model_config"]["zoneout"]) == ("layernorm-lstm", 0.25, 0.1)
+    assert "rnn.ln_gain_hh_l0" in payload["model"]
+    first = rnncount("predict", "--model", out / "model.pt", "0110100", "111")
+    second = rnncount("predict", "--model", out / "model.pt", "0110100", "111")
+    assert first.returncode == 0 and first.stdout == second.stdout  # eval mode: no random masks
+    assert len(first.stdout.splitlines()) == 2
+    resumed = rnncount("train", "--resume", out, "--epochs", "2")  # the masks' RNG state is in the model file
+    assert resumed.returncode == 0, resumed.stderr
+    straight = tmp_path / "straight"
+    assert rnncount("train", "--cell", "layernorm-lstm", "--recurrent-dropout", "0.25", "--zoneout", "0.1",
+                    "--epochs", "2", *TINY, "--out", straight).returncode == 0
+
+    def epochs(folder):
+        return [{k: v for k, v in e.items() if k != "seconds"}
+                for e in json.loads((folder / "metrics.json").read_text())["epochs"]]
+    assert epochs(out) == epochs(straight)
+
+
+@pytest.mark.parametrize("flag", ["--recurrent-dropout", "--zoneout"])
+@pytest.mark.parametrize("value, fragment", [("1", "must be in [0, 1)"), ("-0.5", "must be in [0, 1)"),
+                                             ("x", "expected a number")])
+def test_bad_probability_flags(flag, value, fragment):
+    assert_one_line_error(rnncount("train", flag, value), flag, fragment)
