@@ -282,7 +282,7 @@ NOISY = dict(recurrent_dropout=0.5, zoneout=0.3, bidirectional=True)
                          ids=["lstm", "gru", "rnn"])
 def test_noisy_layer_equals_hand_loop_with_the_same_masks(make):
     """Training mode, both directions: the layer applies at step t the masks that draw_noise draws for step t from
-    the same seed, and the recurrent-dropout mask is the same object at every step."""
+    the same seed (the reverse direction too: the masks are indexed by time step, not by loop iteration)."""
     torch.manual_seed(0)
     layer = make().double().train()
     x = torch.randn(T, B, I, dtype=torch.float64)
@@ -295,8 +295,8 @@ def test_noisy_layer_equals_hand_loop_with_the_same_masks(make):
         state = cell.zero_state((B,), x)
         outputs = [None] * T
         for t in reversed(range(T)) if direction else range(T):
-            assert noise[t].recurrent is noise[0].recurrent  # one recurrent-dropout mask for the sequence
-            state = zoned_out(noise[t].zoneout, state, by_hand(cell, x[t], state, noise[t].recurrent))
+            d = tuple(mask[t] for mask in noise.zoneout)  # (B, size) each
+            state = zoned_out(d, state, by_hand(cell, x[t], state, noise.recurrent))
             outputs[t] = state[0]
         expected.append(torch.stack(outputs))
     assert torch.allclose(output, torch.cat(expected, dim=-1), atol=1e-12, rtol=0)
@@ -470,12 +470,14 @@ def test_draw_noise_shapes_and_values():
     cell = LSTMCell(I, 40, proj_size=30, recurrent_dropout=0.25, zoneout=0.5).train()
     like = torch.zeros(1, dtype=torch.float64)
     noise = cell.draw_noise(T, (8,), like)
-    assert len(noise) == T and all(n.recurrent is noise[0].recurrent for n in noise)
-    assert noise[0].recurrent.shape == (8, 30)  # h_{t-1} is the projected state
-    assert set(noise[0].recurrent.unique().tolist()) == {0.0, 1 / 0.75}
-    assert [d.shape for d in noise[0].zoneout] == [(8, 30), (8, 40)]  # h and c
-    assert all(set(d.unique().tolist()) == {0.0, 1.0} for n in noise for d in n.zoneout)
-    assert cell.eval().draw_noise(T, (8,), like) == [Noise(None, (0.5, 0.5))] * T
+    assert noise.recurrent.shape == (8, 30)  # one mask for the sequence; h_{t-1} is the projected state
+    assert set(noise.recurrent.unique().tolist()) == {0.0, 1 / 0.75}
+    assert [d.shape for d in noise.zoneout] == [(T, 8, 30), (T, 8, 40)]  # h and c, a mask per step
+    assert all(set(d.unique().tolist()) == {0.0, 1.0} for d in noise.zoneout)
+    step = noise.at(3)
+    assert step.recurrent is noise.recurrent and all(torch.equal(a, b[3]) for a, b in zip(step.zoneout, noise.zoneout))
+    assert cell.eval().draw_noise(T, (8,), like) == Noise(None, (0.5, 0.5))
+    assert cell.draw_noise(T, (8,), like).at(2) == Noise(None, (0.5, 0.5))
     assert LSTMCell(I, H, recurrent_dropout=0.25).eval().draw_noise(T, (8,), like) is None
     assert LSTMCell(I, H).train().draw_noise(T, (8,), like) is None
 

@@ -19,8 +19,8 @@ parameter and no operation, so with all of them off a cell is the plain one, equ
     any cell(recurrent_dropout=p)        Gal & Ghahramani 2016: one dropout mask on h_{t-1} per sequence
     any cell(zoneout=p)                  Krueger et al. 2017: units keep their previous value at random
 
-The two random ones need masks; a layer draws a sequence's masks once (`cell.draw_noise`) and
-hands each step its own (`cell.step(x_proj, state, noise[t])`), so they stay outside the loop.
+The two random ones need masks; a layer draws a sequence's masks once, before its loop
+(`noise = cell.draw_noise(T, (B,), x)`), and hands each step its own (`cell.step(x_proj, state, noise.at(t))`).
 """
 
 from __future__ import annotations
@@ -38,10 +38,21 @@ State = tuple[Tensor, ...]
 
 
 class Noise(NamedTuple):
-    """One step's random masks (RecurrentCell.draw_noise draws a whole sequence's)."""
+    """Random masks: a sequence's from RecurrentCell.draw_noise, one step's from noise.at(t) (what step takes).
 
-    recurrent: Tensor | None  # (B, H_rec), 0 or 1/(1-p): multiplies h_{t-1} before the recurrent matmuls
-    zoneout: tuple[Tensor | float, ...] | None  # per state tensor, (B, size): 1 where a unit keeps its value
+    recurrent: (B, H_rec) of 0 and 1/(1-p), one mask for every step: multiplies h_{t-1} in the recurrent matmuls.
+    zoneout:   per state tensor (h, c), 1 where a unit keeps its previous value: (T, B, size) for a sequence,
+               (B, size) for a step; in eval mode the float p (the masks' expectation) instead.
+    """
+
+    recurrent: Tensor | None
+    zoneout: tuple[Tensor | float, ...] | None
+
+    def at(self, t: int) -> Noise:
+        """Step t's masks."""
+        if self.zoneout is None:
+            return self
+        return Noise(self.recurrent, tuple(d if isinstance(d, float) else d[t] for d in self.zoneout))
 
 
 class RecurrentCell(nn.Module):
@@ -124,27 +135,24 @@ class RecurrentCell(nn.Module):
     def zero_state(self, batch_shape: tuple[int, ...], like: Tensor) -> State:
         return tuple(like.new_zeros(*batch_shape, size) for size in self.state_sizes)
 
-    def draw_noise(self, steps: int, batch_shape: tuple[int, ...], like: Tensor) -> list[Noise] | None:
-        """The masks of one sequence of `steps` steps, one Noise per step; None when there are none to apply.
+    def draw_noise(self, steps: int, batch_shape: tuple[int, ...], like: Tensor) -> Noise | None:
+        """The masks of one sequence of `steps` steps (see Noise), from torch's global RNG; None if it has none.
 
-        Recurrent dropout: one mask for all steps (training only). Zoneout: a mask per step in training, p in eval.
+        Recurrent dropout: one mask for all steps, training only. Zoneout: a mask per step in training, p in eval.
         """
         dropout = self.recurrent_dropout if self.training else 0.0
         if not dropout and not self.zoneout:
             return None
-        recurrent = None
+        recurrent = zoneout = None
         if dropout:
             keep = 1.0 - dropout
             recurrent = like.new_empty(*batch_shape, self.weight_hh.size(1)).bernoulli_(keep) / keep  # (B, H_rec)
-        if not self.zoneout:
-            zoneout = [None] * steps
-        elif self.training:
-            per_state = [like.new_empty(steps, *batch_shape, size).bernoulli_(self.zoneout).unbind(0)
-                         for size in self.state_sizes]  # each: steps x (B, size)
-            zoneout = list(zip(*per_state))
-        else:
-            zoneout = [(self.zoneout,) * len(self.state_sizes)] * steps
-        return [Noise(recurrent, masks) for masks in zoneout]
+        if self.zoneout and self.training:
+            zoneout = tuple(like.new_empty(steps, *batch_shape, size).bernoulli_(self.zoneout)
+                            for size in self.state_sizes)  # (T, B, size) each
+        elif self.zoneout:
+            zoneout = (self.zoneout,) * len(self.state_sizes)
+        return Noise(recurrent, zoneout)
 
     def forward(self, x: Tensor, state: Tensor | State | None = None):
         """One step: x (B, I) or unbatched (I,); state as torch.nn's cell takes it (zeros if None).
@@ -163,7 +171,7 @@ class RecurrentCell(nn.Module):
         for name, tensor, size in zip(("h", "c"), state, self.state_sizes):
             check_state(name, tensor, (*batch_shape, size), like=x)
         noise = self.draw_noise(1, batch_shape or (1,), x)
-        noise = None if noise is None else noise[0]
+        noise = None if noise is None else noise.at(0)
         if not batch_shape:  # unbatched: a batch of one, squeezed again below
             new = self.step(self.input_projection(x.unsqueeze(0)), tuple(s.unsqueeze(0) for s in state), noise)
             new = tuple(s.squeeze(0) for s in new)

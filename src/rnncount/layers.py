@@ -27,7 +27,7 @@ from .cells import GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State
 
 
 def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None = None,
-         reverse: bool = False, noise: list[Noise] | None = None) -> tuple[list[State], State]:
+         reverse: bool = False, noise: Noise | None = None) -> tuple[list[State], State]:
     """Run `cell.step` over time.
 
     x_proj: (T, B, G*H), the input already projected for every step (cell.input_projection).
@@ -35,14 +35,14 @@ def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None 
     mask:   optional (T, B, 1) bool; where False (past a sequence's end) the state is carried
             unchanged, so each sequence's final state is the one at its own last step.
     reverse: walk from the last step to the first (the backward direction).
-    noise:  optional, each step's random masks (cell.draw_noise, drawn once per sequence before the loop).
+    noise:  optional, the sequence's random masks (cell.draw_noise); step t gets noise.at(t).
     Returns every step's state, in time order, and the final state.
     """
     inputs = x_proj.unbind(0)  # unbind, not x_proj[t]: indexing would allocate a full-size gradient per step
     alive = mask.unbind(0) if mask is not None else None
     states: list[State] = [()] * len(inputs)
     for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
-        new = cell.step(inputs[t], state, None if noise is None else noise[t])
+        new = cell.step(inputs[t], state, None if noise is None else noise.at(t))
         if alive is not None:
             new = tuple(torch.where(alive[t], n, s) for n, s in zip(new, state))
         states[t] = state = new
