@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .distributed import World
 from .files import write_atomically
 from .model import Counter, ModelConfig
 from .train import TrainConfig, Trainer
@@ -60,10 +61,11 @@ def read_checkpoint(path: Path) -> dict:
     return payload
 
 
-def load_trainer(path: Path) -> Trainer:
+def load_trainer(path: Path, device: torch.device | str = "cpu", world: World | None = None) -> Trainer:
     """Rebuild the Trainer saved in a model file, ready to resume (its data is drawn again from the seed)."""
     def build(payload: dict) -> Trainer:
-        trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]))
+        trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]),
+                          device=device, world=world)
         trainer.load_state_dict(payload)
         return trainer
     return _rebuild(path, build)
