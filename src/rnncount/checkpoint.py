@@ -19,7 +19,7 @@ import torch
 from .distributed import World
 from .files import write_atomically
 from .model import Counter, ModelConfig
-from .train import TrainConfig, Trainer
+from .train import NonFiniteError, TrainConfig, Trainer
 
 FORMAT, VERSION = "rnncount-counter", 1
 
@@ -40,6 +40,26 @@ def save_metrics(path: Path, trainer: Trainer) -> None:
     report = {"config": {**trainer.model_config.to_dict(), **trainer.train_config.to_dict()},
               "epochs": [m.to_dict() for m in trainer.history]}
     write_atomically(path, lambda file: file.write((json.dumps(report, indent=2) + "\n").encode()))
+
+
+def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress: bool = False) -> None:
+    """Train the remaining epochs, writing model.pt and metrics.json after each; rank 0 alone writes.
+
+    on_epoch(metrics) is called (on rank 0) after each epoch's files are written. If training
+    diverges, the NonFiniteError says which epoch the model file still holds.
+    """
+    main_rank = trainer.world.is_main
+    try:
+        for metrics in trainer.epochs(progress=progress and main_rank):
+            if main_rank:
+                save_checkpoint(out / "model.pt", trainer)
+                save_metrics(out / "metrics.json", trainer)
+                if on_epoch is not None:
+                    on_epoch(metrics)
+    except NonFiniteError as error:
+        kept = (f"{out / 'model.pt'} keeps epoch {len(trainer.history)}" if trainer.history
+                else "no epoch had finished, so nothing was saved")
+        raise NonFiniteError(f"{error}; {kept} (try a lower --lr or --clip-grad-norm)") from None
 
 
 def read_checkpoint(path: Path) -> dict:

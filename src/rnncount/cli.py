@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
-from .checkpoint import CheckpointError, load_model, load_trainer, save_checkpoint, save_metrics
+from . import __version__, sweep
+from .checkpoint import CheckpointError, load_model, load_trainer, train_with_checkpoints
 from .data import counting_data, encode
 from .distributed import World, join_world, leave_world, resolve_device
 from .files import write_atomically
@@ -77,6 +77,27 @@ def cell_list(text: str) -> list[str]:
 DEVICE_HELP = "auto (CUDA when present), cpu, cuda, cuda:N or mps (auto)"
 
 
+def int_list(text: str) -> list[int]:
+    values = [positive_int(part) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def int_ranges(text: str) -> list[int]:
+    """'0-9' or '0,3,7' or '0-2,7' -> seeds."""
+    values = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, dash, last = part.partition("-")
+        low, high = seed_int(first), seed_int(last) if dash else seed_int(first)
+        if high < low:
+            raise argparse.ArgumentTypeError(f"empty range {part!r}")
+        values += range(low, high + 1)
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0-9 or 0,3,7, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="rnncount", description="Recurrent cells from scratch, trained to count the 1s in "
                                                  "binary sequences.")
@@ -119,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
                                               "save a learning-curve plot and the metrics.")
     compare.add_argument("--cells", type=cell_list, default=list(CELLS), help="comma-separated (lstm,gru,rnn)")
 
+    sweep = commands.add_parser("sweep", parents=[training], help="a grid of runs in parallel processes",
+                                description="Train every combination of cells, hidden sizes, lengths and seeds in "
+                                            "--jobs processes (one thread each). Rerunning with the same --out "
+                                            "skips finished runs and resumes unfinished ones.")
+    sweep.add_argument("--cells", type=cell_list, default=["lstm", "gru"], help="comma-separated (lstm,gru)")
+    sweep.add_argument("--seeds", type=int_ranges, default=[0], help="e.g. 0-9 or 0,3,7 (0)")
+    sweep.add_argument("--hidden-sizes", type=int_list, help="e.g. 10,20,40 (--hidden-size)")
+    sweep.add_argument("--lengths", type=int_list, help="e.g. 20,50 (--length)")
+    sweep.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, help="worker processes (CPUs)")
+
     predict = commands.add_parser("predict", help="count the 1s in sequences with a trained model")
     predict.add_argument("--model", type=Path, required=True, help="a model.pt written by train")
     predict.add_argument("--device", default="auto", help=DEVICE_HELP)
@@ -138,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     echo = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 reports what every rank meets
     try:
-        return {"train": run_train, "compare": run_compare, "predict": run_predict,
+        return {"train": run_train, "compare": run_compare, "sweep": run_sweep, "predict": run_predict,
                 "evaluate": run_evaluate}[args.command](args)
     except (UsageError, CheckpointError) as error:
         if echo:
@@ -258,17 +289,9 @@ def resume(args: argparse.Namespace, device: torch.device, world: World) -> tupl
 
 def fit(trainer: Trainer, out: Path) -> None:
     """Train the remaining epochs; rank 0 prints the reference's lines and saves a checkpoint after each."""
-    epochs, main_rank = trainer.train_config.epochs, trainer.world.is_main
-    try:
-        for metrics in trainer.epochs(progress=main_rank):
-            if main_rank:
-                print(format_epoch(metrics, epochs), flush=True)
-                save_checkpoint(out / "model.pt", trainer)
-                save_metrics(out / "metrics.json", trainer)
-    except NonFiniteError as error:
-        kept = (f"{out / 'model.pt'} keeps epoch {len(trainer.history)}" if trainer.history
-                else "no epoch had finished, so nothing was saved")
-        raise NonFiniteError(f"{error}; {kept} (try a lower --lr or --clip-grad-norm)") from None
+    epochs = trainer.train_config.epochs
+    train_with_checkpoints(trainer, out, lambda metrics: print(format_epoch(metrics, epochs), flush=True),
+                           progress=True)
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -307,6 +330,45 @@ def report_comparison(histories: dict[str, list[dict]], out: Path, config: dict)
     except RuntimeError as error:  # matplotlib missing: everything else is saved
         print(f"rnncount compare: no plot: {error}", file=sys.stderr)
     print(f"Saved {saved}, and each model to {out}/CELL/model.pt")
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    model_config, train_config = configs_from(args, args.cells[0])
+    runs = sweep.grid(model_config, train_config, args.cells, args.hidden_sizes or [model_config.hidden_size],
+                      args.lengths or [train_config.length], args.seeds)
+    settings = {**model_config.to_dict(), **train_config.to_dict()}
+    for axis in ("cell", "hidden_size", "length", "seed"):
+        settings.pop(axis)
+    out = prepare_sweep_out(args, settings)
+    todo = [run for run in runs if sweep.finished(run, out) is None]
+    print(f"{len(runs)} runs: {len(runs) - len(todo)} finished earlier, training {len(todo)} "
+          f"in {min(args.jobs, max(len(todo), 1))} processes", flush=True)
+    for number, (run, outcome) in enumerate(sweep.execute(runs, out, args.jobs), 1):
+        print(f"[{number}/{len(todo)}] {sweep.describe(run, outcome, out)}", flush=True)
+    rows = sweep.summarize(runs, out)
+    table = sweep.as_table(rows)
+    print(table)
+    write_atomically(out / "summary.csv", lambda f: f.write(sweep.as_csv(rows).encode()))
+    write_atomically(out / "summary.md", lambda f: f.write((table + "\n").encode()))
+    print(f"Saved the summary to {out / 'summary.csv'} and {out / 'summary.md'}, each run to {out}/RUN/")
+    return 0
+
+
+def prepare_sweep_out(args: argparse.Namespace, settings: dict) -> Path:
+    """A sweep's folder may hold an earlier start of the same sweep (then it resumes), nothing else."""
+    out = args.out or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    recorded = out / "sweep.json"
+    if recorded.is_file():
+        earlier = json.loads(recorded.read_text())
+        if earlier != settings and not args.force:
+            changed = ", ".join(sorted(k for k in settings.keys() | earlier.keys()
+                                       if settings.get(k) != earlier.get(k)))
+            raise UsageError(f"--out {out} holds a sweep with other settings ({changed}); choose another folder")
+        if earlier == settings:
+            return out
+    out = prepare_out(args, "sweep")
+    write_atomically(recorded, lambda f: f.write((json.dumps(settings, indent=2) + "\n").encode()))
+    return out
 
 
 def comparison_table(histories: dict[str, list[dict]]) -> str:
