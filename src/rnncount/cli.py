@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rnncount {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except OSError as error:  # a full disk, a folder that vanished: what happened, in one line
         print(f"rnncount {args.command}: error: {error}", file=sys.stderr)
         return 1
