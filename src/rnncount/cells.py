@@ -9,26 +9,56 @@ the input half out of its time loop (one matmul for all steps):
 
 A state is a tuple of tensors: (h, c) for the LSTM, (h,) for the GRU and the RNN; h is always
 first. `forward(x, state=None)` is the one-step call with torch.nn.*Cell's contract.
+
+Variants are keyword switches on these same cells, off by default; a switch that is off adds no
+parameter and no operation, so with all of them off a cell is the plain one, equal to torch.nn's:
+
+    LSTMCell(peephole=True)              Gers & Schmidhuber 2001: the gates look at the cell state
+    LSTMCell(coupled=True)               CIFG: no input gate, i = 1 - f
+    LSTMCell, GRUCell(layer_norm=True)   Ba et al. 2016: layer-normalised gate pre-activations and cell
+    any cell(recurrent_dropout=p)        Gal & Ghahramani 2016: one dropout mask on h_{t-1} per sequence
+    any cell(zoneout=p)                  Krueger et al. 2017: units keep their previous value at random
+
+The two random ones need masks; a layer draws a sequence's masks once (`cell.draw_noise`) and
+hands each step its own (`cell.step(x_proj, state, noise[t])`), so they stay outside the loop.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import init as _init
-from ._checks import check_dtype, check_input, check_positive_int, check_state
+from ._checks import check_dtype, check_input, check_positive_int, check_probability, check_state
 
 State = tuple[Tensor, ...]
 
 
-class RecurrentCell(nn.Module):
-    """What every cell shares: parameters, initialisation, checks and the one-step forward.
+class Noise(NamedTuple):
+    """One step's random masks (RecurrentCell.draw_noise draws a whole sequence's)."""
 
-    A subclass sets `num_gates` and writes `step`; it may override `input_projection`.
+    recurrent: Tensor | None  # (B, H_rec), 0 or 1/(1-p): multiplies h_{t-1} before the recurrent matmuls
+    zoneout: tuple[Tensor | float, ...] | None  # per state tensor, (B, size): 1 where a unit keeps its value
+
+
+class RecurrentCell(nn.Module):
+    """What every cell shares: parameters, initialisation, checks, the random masks and the one-step forward.
+
+    A subclass sets `num_gates` and writes `step`; it may override `_projection_bias`.
     Parameters: weight_ih (G*H, I), weight_hh (G*H, H_rec), bias_ih (G*H), bias_hh (G*H),
-    where G = num_gates and H_rec is the width of the state fed back (H, or proj_size).
+    where G = num_gates and H_rec is the width of the state fed back (H, or proj_size);
+    with layer_norm also ln_gain_ih and ln_gain_hh (G, H), each gate's layer-norm gain.
+
+    Regularisers every cell has (0 = off; random in training mode only, masks from torch's global RNG):
+        recurrent_dropout=p   Gal & Ghahramani 2016, Keras' recurrent_dropout: the recurrent matmuls see
+                              h_{t-1} * m / (1 - p), m ~ Bernoulli(1 - p) of shape (B, H_rec), one mask
+                              per sequence, shared by every step and every gate. Eval mode: h_{t-1}.
+        zoneout=p             Krueger et al. 2017: every state tensor s (h, and c for the LSTM) becomes
+                              s_t = d * s_{t-1} + (1 - d) * s_t,  d ~ Bernoulli(p) of shape (B, size),
+                              drawn afresh at every step, as in the paper. Eval mode: d = p, its expectation.
     """
 
     num_gates: int
@@ -36,7 +66,8 @@ class RecurrentCell(nn.Module):
     reference_init = "linear"  # the counting reference's initialisation (see rnncount.init)
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, recurrent_size: int | None = None,
-                 init: str = "torch", forget_bias: float | None = None):
+                 init: str = "torch", forget_bias: float | None = None, layer_norm: bool = False,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
         super().__init__()
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
@@ -51,6 +82,15 @@ class RecurrentCell(nn.Module):
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+        self.layer_norm = bool(layer_norm)
+        if layer_norm:
+            self.ln_gain_ih = nn.Parameter(torch.empty(self.num_gates, hidden_size))  # (G, H)
+            self.ln_gain_hh = nn.Parameter(torch.empty(self.num_gates, hidden_size))  # (G, H)
+        else:
+            self.register_parameter("ln_gain_ih", None)
+            self.register_parameter("ln_gain_hh", None)
+        self.recurrent_dropout = check_probability("recurrent_dropout", recurrent_dropout)
+        self.zoneout = check_probability("zoneout", zoneout)
         self.init, self.forget_bias = init, forget_bias
         if init not in _init.SCHEMES:
             raise ValueError(f"init must be one of {', '.join(_init.SCHEMES)}, got {init!r}")
@@ -64,17 +104,54 @@ class RecurrentCell(nn.Module):
         return (self.hidden_size,)
 
     def input_projection(self, x: Tensor) -> Tensor:
-        """W_ih x + b_ih + b_hh: (..., I) -> (..., G*H). Both biases add outside every gate product."""
-        return F.linear(x, self.weight_ih, None if self.bias_ih is None else self.bias_ih + self.bias_hh)
+        """W_ih x + b: (..., I) -> (..., G*H), b the biases that add outside every gate product.
 
-    def step(self, x_proj: Tensor, state: State) -> State:
+        With layer_norm: LN(W_ih x) + b, each gate normalised over its H units (so it can be hoisted too).
+        """
+        bias = self._projection_bias()
+        if self.ln_gain_ih is None:
+            return F.linear(x, self.weight_ih, bias)
+        x_proj = _layer_norm(F.linear(x, self.weight_ih), self.ln_gain_ih)
+        return x_proj if bias is None else x_proj + bias
+
+    def _projection_bias(self) -> Tensor | None:
+        """b_ih + b_hh: here both add outside every gate product."""
+        return None if self.bias_ih is None else self.bias_ih + self.bias_hh
+
+    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None) -> State:
         raise NotImplementedError
 
     def zero_state(self, batch_shape: tuple[int, ...], like: Tensor) -> State:
         return tuple(like.new_zeros(*batch_shape, size) for size in self.state_sizes)
 
+    def draw_noise(self, steps: int, batch_shape: tuple[int, ...], like: Tensor) -> list[Noise] | None:
+        """The masks of one sequence of `steps` steps, one Noise per step; None when there are none to apply.
+
+        Recurrent dropout: one mask for all steps (training only). Zoneout: a mask per step in training, p in eval.
+        """
+        dropout = self.recurrent_dropout if self.training else 0.0
+        if not dropout and not self.zoneout:
+            return None
+        recurrent = None
+        if dropout:
+            keep = 1.0 - dropout
+            recurrent = like.new_empty(*batch_shape, self.weight_hh.size(1)).bernoulli_(keep) / keep  # (B, H_rec)
+        if not self.zoneout:
+            zoneout = [None] * steps
+        elif self.training:
+            per_state = [like.new_empty(steps, *batch_shape, size).bernoulli_(self.zoneout).unbind(0)
+                         for size in self.state_sizes]  # each: steps x (B, size)
+            zoneout = list(zip(*per_state))
+        else:
+            zoneout = [(self.zoneout,) * len(self.state_sizes)] * steps
+        return [Noise(recurrent, masks) for masks in zoneout]
+
     def forward(self, x: Tensor, state: Tensor | State | None = None):
-        """One step: x (B, I) or unbatched (I,); state as torch.nn's cell takes it (zeros if None)."""
+        """One step: x (B, I) or unbatched (I,); state as torch.nn's cell takes it (zeros if None).
+
+        Random masks, if any, are drawn for this one step (a sequence of one); to keep them over your own
+        loop, draw them once with draw_noise and call step with each step's.
+        """
         check_input(x, self.input_size, batched_dims=2)
         batch_shape = tuple(x.shape[:-1])  # (B,) or ()
         if state is None:
@@ -85,20 +162,51 @@ class RecurrentCell(nn.Module):
         check_dtype(x, self.weight_ih)
         for name, tensor, size in zip(("h", "c"), state, self.state_sizes):
             check_state(name, tensor, (*batch_shape, size), like=x)
+        noise = self.draw_noise(1, batch_shape or (1,), x)
+        noise = None if noise is None else noise[0]
         if not batch_shape:  # unbatched: a batch of one, squeezed again below
-            new = self.step(self.input_projection(x.unsqueeze(0)), tuple(s.unsqueeze(0) for s in state))
+            new = self.step(self.input_projection(x.unsqueeze(0)), tuple(s.unsqueeze(0) for s in state), noise)
             new = tuple(s.squeeze(0) for s in new)
         else:
-            new = self.step(self.input_projection(x), state)
+            new = self.step(self.input_projection(x), state, noise)
         return new[0] if len(new) == 1 else new
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        options = [f"{self.input_size}, {self.hidden_size}"] + ([] if self.bias else ["bias=False"])
+        options += [f"{name}=True" for name in self._switches() if getattr(self, name)]
+        options += [f"{name}={getattr(self, name)}" for name in ("recurrent_dropout", "zoneout") if getattr(self, name)]
+        return ", ".join(options)
+
+    def _switches(self) -> tuple[str, ...]:
+        return ("layer_norm",)
 
 
-def _recurrent(x_proj: Tensor, h: Tensor, weight_hh: Tensor) -> Tensor:
-    """x_proj + h W_hh^T in one fused matmul (addmm). (B, G*H)"""
-    return torch.addmm(x_proj, h, weight_hh.t())
+def _recurrent(x_proj: Tensor, h: Tensor, weight_hh: Tensor, ln_gain: Tensor | None = None) -> Tensor:
+    """x_proj + h W_hh^T in one fused matmul (addmm); with a layer-norm gain, x_proj + LN(h W_hh^T). (B, G*H)"""
+    if ln_gain is None:
+        return torch.addmm(x_proj, h, weight_hh.t())
+    return x_proj + _layer_norm(h @ weight_hh.t(), ln_gain)
+
+
+def _layer_norm(z: Tensor, gain: Tensor) -> Tensor:
+    """Each gate's block of z normalised over its H units (mean 0, variance 1, eps 1e-5), times its gain.
+
+    z (..., G*H), gain (G, H) -> (..., G*H). Per gate, so that a gate's norm can be taken wherever its
+    pre-activation is computed (the reset-before GRU computes the candidate's apart from r and z's).
+    """
+    return (F.layer_norm(z.unflatten(-1, gain.shape), gain.shape[-1:]) * gain).flatten(-2)
+
+
+def _dropped(h: Tensor, noise: Noise | None) -> Tensor:
+    """h_{t-1} as the recurrent matmuls see it: h * m / (1 - p) under recurrent dropout, else h."""
+    return h if noise is None or noise.recurrent is None else h * noise.recurrent
+
+
+def _zoned_out(new: State, old: State, noise: Noise | None) -> State:
+    """Zoneout: s_t = d * s_{t-1} + (1 - d) * s_t for each state tensor (d = p in eval mode)."""
+    if noise is None or noise.zoneout is None:
+        return new
+    return tuple(d * s_old + (1 - d) * s_new for d, s_old, s_new in zip(noise.zoneout, old, new))
 
 
 class LSTMCell(RecurrentCell):
@@ -111,10 +219,22 @@ class LSTMCell(RecurrentCell):
         c' = f * c + i * g
         h' = o * tanh(c')                               (h' = W_hr (o * tanh(c')) with proj_size > 0)
 
+    Variants (keyword switches, combinable; each adds only its own parameters):
+        peephole=True    Gers & Schmidhuber 2001: i and f look at c, o at c' (vectors w_c*, (H,) each):
+                             i = sigmoid(... + w_ci * c),  f = sigmoid(... + w_cf * c),  o = sigmoid(... + w_co * c')
+        coupled=True     coupled input and forget gate (CIFG, Greff et al. 2017):  i = 1 - f.
+                         There is no input gate: the weights hold 3 gates f, g, o (3H rows), not 4.
+        layer_norm=True  Ba et al. 2016: the input and the recurrent part of each gate normalised apart,
+                         and the cell state before its tanh (the carried c' itself is not normalised):
+                             i, f, g, o = LN(W_i* x) + LN(W_h* h) + b_i* + b_h*      (LN per gate over H)
+                             h' = o * tanh(LN_c(c'))
+        recurrent_dropout, zoneout: see RecurrentCell (zoneout acts on h and c).
+
     Example:
         >>> cell = LSTMCell(1, 20)
         >>> h, c = cell(torch.ones(16, 1))              # zero state; h, c: (16, 20)
         >>> h, c = cell(torch.ones(16, 1), (h, c))
+        >>> LSTMCell(1, 20, peephole=True, layer_norm=True)
     """
 
     num_gates = 4
@@ -122,34 +242,67 @@ class LSTMCell(RecurrentCell):
     reference_init = "uniform3"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0, *,
-                 init: str = "torch", forget_bias: float | None = None):
+                 init: str = "torch", forget_bias: float | None = None, peephole: bool = False,
+                 coupled: bool = False, layer_norm: bool = False, recurrent_dropout: float = 0.0,
+                 zoneout: float = 0.0):
         check_positive_int("hidden_size", hidden_size)  # first: the proj_size check below reads it
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
             raise ValueError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size}")
-        super().__init__(input_size, hidden_size, bias, recurrent_size=proj_size or hidden_size,
-                         init=init, forget_bias=forget_bias)
+        self.coupled = bool(coupled)
+        if coupled:  # gates f, g, o
+            self.num_gates, self.forget_gate = 3, 0
+        super().__init__(input_size, hidden_size, bias, recurrent_size=proj_size or hidden_size, init=init,
+                         forget_bias=forget_bias, layer_norm=layer_norm, recurrent_dropout=recurrent_dropout,
+                         zoneout=zoneout)
         self.proj_size = proj_size
         if proj_size:
             self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size))  # (P, H)
+        self.peephole = bool(peephole)
+        if peephole:
+            if not coupled:
+                self.weight_ci = nn.Parameter(torch.empty(hidden_size))  # (H,)
+            self.weight_cf = nn.Parameter(torch.empty(hidden_size))  # (H,)
+            self.weight_co = nn.Parameter(torch.empty(hidden_size))  # (H,)
+        if layer_norm:
+            self.ln_gain_c = nn.Parameter(torch.empty(hidden_size))  # (H,)
+            self.ln_bias_c = nn.Parameter(torch.empty(hidden_size))  # (H,)
         self.reset_parameters()
 
     @property
     def state_sizes(self) -> tuple[int, int]:
         return (self.proj_size or self.hidden_size, self.hidden_size)
 
-    def step(self, x_proj: Tensor, state: State) -> State:
+    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None) -> State:
         h, c = state  # (B, H_out), (B, H)
-        gates = _recurrent(x_proj, h, self.weight_hh)  # (B, 4H)
-        i, f, g, o = gates.chunk(4, dim=1)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        gates = _recurrent(x_proj, _dropped(h, noise), self.weight_hh, self.ln_gain_hh)  # (B, G*H)
+        if self.coupled:
+            f, g, o = gates.chunk(3, dim=1)
+        else:
+            i, f, g, o = gates.chunk(4, dim=1)
+        if self.peephole:  # the input and forget gates look at c_{t-1}
+            f = f + self.weight_cf * c
+            if not self.coupled:
+                i = i + self.weight_ci * c
+        f = torch.sigmoid(f)
+        i = 1 - f if self.coupled else torch.sigmoid(i)
+        g = torch.tanh(g)
         c_next = f * c + i * g
-        h_next = o * torch.tanh(c_next)
+        if self.peephole:  # the output gate looks at c_t
+            o = o + self.weight_co * c_next
+        o = torch.sigmoid(o)
+        if self.layer_norm:
+            h_next = o * torch.tanh(F.layer_norm(c_next, c_next.shape[-1:], self.ln_gain_c, self.ln_bias_c))
+        else:
+            h_next = o * torch.tanh(c_next)
         if self.proj_size:
             h_next = h_next @ self.weight_hr.t()  # (B, P)
-        return h_next, c_next
+        return _zoned_out((h_next, c_next), state, noise)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (f", proj_size={self.proj_size}" if self.proj_size else "")
+
+    def _switches(self) -> tuple[str, ...]:
+        return ("peephole", "coupled", "layer_norm")
 
 
 class GRUCell(RecurrentCell):
@@ -164,6 +317,12 @@ class GRUCell(RecurrentCell):
         n  = tanh(W_in x + b_in + W_hn (r * h) + b_hn)  the reset gate acts before the matmul
     The two forms are different models with the same parameters.
 
+    Variants (keyword switches):
+        layer_norm=True  Ba et al. 2016: every W x and W h product normalised per gate over its H units
+                         before its bias is added:  r = sigmoid(LN(W_ir x) + b_ir + LN(W_hr h) + b_hr), ...,
+                         n = tanh(LN(W_in x) + b_in + r * (LN(W_hn h) + b_hn))   (reset-before: LN(W_hn (r * h)))
+        recurrent_dropout, zoneout: see RecurrentCell (the dropped h_{t-1} feeds the matmuls only; z * h keeps h).
+
     Example:
         >>> cell = GRUCell(1, 20, reset_after=False)
         >>> h = cell(torch.ones(16, 1))                 # (16, 20)
@@ -172,35 +331,41 @@ class GRUCell(RecurrentCell):
     num_gates = 3
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = True, *,
-                 init: str = "torch"):
-        super().__init__(input_size, hidden_size, bias, init=init)
+                 init: str = "torch", layer_norm: bool = False, recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        super().__init__(input_size, hidden_size, bias, init=init, layer_norm=layer_norm,
+                         recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         self.reset_after = bool(reset_after)
         self.reset_parameters()
 
-    def input_projection(self, x: Tensor) -> Tensor:
-        """W_ih x + b_ih, plus b_hh where it adds outside a gate product: (..., I) -> (..., 3H)."""
+    def _projection_bias(self) -> Tensor | None:
+        """b_ih, plus b_hh where it adds outside a gate product: all of it reset-before, b_hr and b_hz reset-after
+        (b_hn sits inside r * (W_hn h + b_hn))."""
         if self.bias_ih is None:
-            return F.linear(x, self.weight_ih)
-        if self.reset_after:  # b_hn sits inside r * (W_hn h + b_hn): only b_hr, b_hz join
+            return None
+        if self.reset_after:
             b_hr, b_hz, _ = self.bias_hh.chunk(3)
-            return F.linear(x, self.weight_ih, self.bias_ih + torch.cat([b_hr, b_hz, torch.zeros_like(b_hz)]))
-        return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh)
+            return self.bias_ih + torch.cat([b_hr, b_hz, torch.zeros_like(b_hz)])
+        return self.bias_ih + self.bias_hh
 
-    def step(self, x_proj: Tensor, state: State) -> State:
+    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None) -> State:
         (h,) = state  # (B, H)
+        h_rec = _dropped(h, noise)  # h_{t-1} as the recurrent matmuls see it
         H = self.hidden_size
         x_rz, x_n = x_proj.split([2 * H, H], dim=1)  # (B, 2H), (B, H)
         w_rz, w_n = self.weight_hh.split([2 * H, H], dim=0)  # (2H, H), (H, H)
-        r, z = torch.sigmoid(_recurrent(x_rz, h, w_rz)).chunk(2, dim=1)
+        ln_rz, ln_n = self.ln_gain_hh.split([2, 1]) if self.layer_norm else (None, None)  # (2, H), (1, H)
+        r, z = torch.sigmoid(_recurrent(x_rz, h_rec, w_rz, ln_rz)).chunk(2, dim=1)
         if self.reset_after:
-            h_n = h @ w_n.t()
+            h_n = h_rec @ w_n.t()
+            if self.layer_norm:
+                h_n = _layer_norm(h_n, ln_n)
             if self.bias_hh is not None:
                 h_n = h_n + self.bias_hh[2 * H:]
             n = torch.tanh(x_n + r * h_n)
         else:
-            n = torch.tanh(_recurrent(x_n, r * h, w_n))
+            n = torch.tanh(_recurrent(x_n, r * h_rec, w_n, ln_n))
         h_next = (1 - z) * n + z * h
-        return (h_next,)
+        return _zoned_out((h_next,), state, noise)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
@@ -208,6 +373,8 @@ class GRUCell(RecurrentCell):
 
 class RNNCell(RecurrentCell):
     """Elman RNN, torch.nn.RNNCell:  h' = act(W_ih x + b_ih + W_hh h + b_hh),  act = tanh or relu.
+
+    recurrent_dropout and zoneout as in RecurrentCell.
 
     Example:
         >>> cell = RNNCell(1, 20, nonlinearity="relu")
@@ -217,17 +384,19 @@ class RNNCell(RecurrentCell):
     num_gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", *,
-                 init: str = "torch"):
+                 init: str = "torch", recurrent_dropout: float = 0.0, zoneout: float = 0.0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, init=init)
+        super().__init__(input_size, hidden_size, bias, init=init, recurrent_dropout=recurrent_dropout,
+                         zoneout=zoneout)
         self.nonlinearity = nonlinearity
         self.activation = torch.tanh if nonlinearity == "tanh" else torch.relu
         self.reset_parameters()
 
-    def step(self, x_proj: Tensor, state: State) -> State:
+    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None) -> State:
         (h,) = state  # (B, H)
-        return (self.activation(_recurrent(x_proj, h, self.weight_hh)),)
+        h_next = self.activation(_recurrent(x_proj, _dropped(h, noise), self.weight_hh))
+        return _zoned_out((h_next,), state, noise)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"

@@ -64,6 +64,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
 def cell_list(text: str) -> list[str]:
     cells = [c.strip() for c in text.split(",") if c.strip()]
     unknown = [c for c in cells if c not in CELLS]
@@ -112,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--reset-after", action="store_true", default=None,
                        help="GRU in torch.nn.GRU's reset-after form (default: the reference's reset-before)")
     group.add_argument("--init", choices=("reference", "torch", "orthogonal"), help="initialisation (reference)")
+    group.add_argument("--recurrent-dropout", type=probability, metavar="P",
+                       help="drop h_{t-1} in the recurrent matmuls, one mask per sequence (0)")
+    group.add_argument("--zoneout", type=probability, metavar="P",
+                       help="each unit of h (and c) keeps its previous value with probability P (0)")
     group.add_argument("--length", type=positive_int, help="sequence length (20)")
     group.add_argument("--min-length", type=positive_int, help="train on lengths drawn from [min-length, length]")
     group.add_argument("--train-samples", type=positive_int, help="training sequences (10000)")
@@ -138,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", parents=[training], help="train several cells on the same data",
                                   description="Train each cell on the same data and seed; print one table, "
                                               "save a learning-curve plot and the metrics.")
-    compare.add_argument("--cells", type=cell_list, default=list(CELLS), help="comma-separated (lstm,gru,rnn)")
+    compare.add_argument("--cells", type=cell_list, default=["lstm", "gru", "rnn"],
+                         help=f"comma-separated, from {', '.join(CELLS)} (lstm,gru,rnn)")
 
     sweep = commands.add_parser("sweep", parents=[training], help="a grid of runs in parallel processes",
                                 description="Train every combination of cells, hidden sizes, lengths and seeds in "
@@ -375,7 +390,7 @@ def prepare_sweep_out(args: argparse.Namespace, settings: dict) -> Path:
 
 
 def comparison_table(histories: dict[str, list[dict]]) -> str:
-    """Markdown: test accuracy per epoch per cell, first epoch at 100%, final test loss, time."""
+    """Markdown: test accuracy per epoch per cell, first epoch at 100%, final test loss, time in all and per epoch."""
     cells = list(histories)
     rows = [f"| epoch | {' | '.join(cells)} |", "|---" * (len(cells) + 1) + "|"]
     for i in range(max(len(h) for h in histories.values())):
@@ -385,6 +400,8 @@ def comparison_table(histories: dict[str, list[dict]]) -> str:
     rows.append("| first epoch at 100% | " + " | ".join(firsts) + " |")
     rows.append("| final test loss | " + " | ".join(f"{histories[c][-1]['test_loss']:.4f}" for c in cells) + " |")
     rows.append("| time (s) | " + " | ".join(f"{sum(e['seconds'] for e in histories[c]):.1f}" for c in cells) + " |")
+    rows.append("| time per epoch (s) | " + " | ".join(
+        f"{sum(e['seconds'] for e in histories[c]) / len(histories[c]):.1f}" for c in cells) + " |")
     return "\n".join(rows)
 
 

@@ -9,6 +9,11 @@
 
 `forget_bias` (LSTM only) then sets the forget gate's total bias, b_if + b_hf, to that value
 (b_if = value, b_hf = 0), as Jozefowicz et al. 2015 and Keras' unit_forget_bias do.
+
+Variants' parameters come after torch.nn's, so the same seed gives a variant the plain cell's
+weights: peephole weights (weight_ci, weight_cf, weight_co) ~ U(-k, k) with the scheme's LSTM bound
+(sqrt(3/H) for reference, 1/sqrt(H) otherwise); layer-norm gains (ln_gain_*) start at 1 and shifts
+(ln_bias_*) at 0, so a layer-normalised cell starts as plain normalisation (Ba et al. 2016).
 """
 
 from __future__ import annotations
@@ -26,25 +31,37 @@ def initialize_(cell: nn.Module, scheme: str = "torch", forget_bias: float | Non
     if scheme not in SCHEMES:
         raise ValueError(f"init must be one of {', '.join(SCHEMES)}, got {scheme!r}")
     hidden = cell.hidden_size
+    torch_names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # torch.nn's parameters
+    own = [(name, p) for name, p in cell.named_parameters() if name in torch_names]
+    uniform3 = scheme == "reference" and cell.reference_init == "uniform3"
     with torch.no_grad():
-        if scheme == "reference" and cell.reference_init == "uniform3":
+        if uniform3:
             k = math.sqrt(3.0 / hidden)
-            for p in cell.parameters():
+            for _, p in own:
                 p.uniform_(-k, k)
         elif scheme == "reference":
             recurrent_width = cell.weight_hh.size(1)
             fan_in = {"weight_ih": cell.input_size, "bias_ih": cell.input_size, "weight_hh": recurrent_width,
                       "bias_hh": recurrent_width, "weight_hr": hidden}
-            for name, p in cell.named_parameters():
+            for name, p in own:
                 k = 1.0 / math.sqrt(fan_in[name])
                 p.uniform_(-k, k)
         else:
             k = 1.0 / math.sqrt(hidden)
-            for p in cell.parameters():
+            for _, p in own:
                 p.uniform_(-k, k)
         if scheme == "orthogonal":
             for block in cell.weight_hh.split(hidden, dim=0):  # (H, H_in) per gate
                 nn.init.orthogonal_(block)
+        # the variants' parameters last, so that a variant starts from the plain cell's weights (same seed)
+        k = math.sqrt(3.0 / hidden) if uniform3 else 1.0 / math.sqrt(hidden)
+        for name, p in cell.named_parameters():
+            if name.startswith("ln_gain"):
+                p.fill_(1.0)
+            elif name.startswith("ln_bias"):
+                p.zero_()
+            elif name not in torch_names:  # peephole weights
+                p.uniform_(-k, k)
         if forget_bias is not None:
             if cell.forget_gate is None:
                 raise ValueError(f"forget_bias applies to LSTM cells only, not {type(cell).__name__}")

@@ -7,8 +7,9 @@
 The state_dict keys and parameter attributes carry torch's names (weight_ih_l0,
 bias_hh_l1_reverse, weight_hr_l0, ...), so `ours.load_state_dict(torch_layer.state_dict())` works.
 Beyond torch: `lengths=` for padded batches without packing, every step's cell state from the
-LSTM (`return_cell_states=True`), initialisation schemes (`init=`, `forget_bias=`), and the
-reset-before GRU (`reset_after=False`).
+LSTM (`return_cell_states=True`), initialisation schemes (`init=`, `forget_bias=`), the
+reset-before GRU (`reset_after=False`), and the cells' variants (rnncount.cells): `peephole=`,
+`coupled=`, `layer_norm=`, `recurrent_dropout=`, `zoneout=`, passed to every cell of the stack.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from ._checks import check_dtype, check_input, check_positive_int, check_probability, check_state
-from .cells import GRUCell, LSTMCell, RecurrentCell, RNNCell, State
+from .cells import GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State
 
 
 def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None = None,
-         reverse: bool = False) -> tuple[list[State], State]:
+         reverse: bool = False, noise: list[Noise] | None = None) -> tuple[list[State], State]:
     """Run `cell.step` over time.
 
     x_proj: (T, B, G*H), the input already projected for every step (cell.input_projection).
@@ -34,13 +35,14 @@ def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None 
     mask:   optional (T, B, 1) bool; where False (past a sequence's end) the state is carried
             unchanged, so each sequence's final state is the one at its own last step.
     reverse: walk from the last step to the first (the backward direction).
+    noise:  optional, each step's random masks (cell.draw_noise, drawn once per sequence before the loop).
     Returns every step's state, in time order, and the final state.
     """
     inputs = x_proj.unbind(0)  # unbind, not x_proj[t]: indexing would allocate a full-size gradient per step
     alive = mask.unbind(0) if mask is not None else None
     states: list[State] = [()] * len(inputs)
     for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
-        new = cell.step(inputs[t], state)
+        new = cell.step(inputs[t], state, None if noise is None else noise[t])
         if alive is not None:
             new = tuple(torch.where(alive[t], n, s) for n, s in zip(new, state))
         states[t] = state = new
@@ -120,7 +122,8 @@ class RecurrentLayer(nn.Module):
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
                 cell = self.cells[k]
-                history, final = scan(cell, cell.input_projection(x), states[k], mask, reverse=direction == 1)
+                noise = cell.draw_noise(steps, (batch,), x)  # one sequence's masks (None if it has none)
+                history, final = scan(cell, cell.input_projection(x), states[k], mask, direction == 1, noise)
                 outputs.append(torch.stack([state[0] for state in history]))  # (T, B, H_out)
                 if keep_cell_states and layer == self.num_layers - 1:
                     cells.append(torch.stack([state[1] for state in history]))  # (T, B, H)
@@ -208,17 +211,24 @@ class LSTM(RecurrentLayer):
     input (T, B, I), (B, T, I) with batch_first, (T, I) unbatched, or a PackedSequence.
     output (T, B, D*H_out); h_n (L*D, B, H_out); c_n (L*D, B, H); H_out = proj_size or hidden_size.
     cell_states: every step's c_t of the last layer, (T, B, D*H), in output's layout.
+    Variants (rnncount.LSTMCell, the same in every cell): peephole, coupled, layer_norm, recurrent_dropout,
+    zoneout. In training mode each cell draws its masks once per forward call (one per sequence).
 
     Example:
         >>> lstm = LSTM(1, 20, num_layers=2, batch_first=True)
         >>> output, (h_n, c_n) = lstm(torch.randn(16, 50, 1))       # (16, 50, 20), (2, 16, 20) x 2
+        >>> LSTM(1, 20, layer_norm=True, recurrent_dropout=0.25)
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, *, init: str = "torch", forget_bias: float | None = None):
+                 proj_size: int = 0, *, init: str = "torch", forget_bias: float | None = None,
+                 peephole: bool = False, coupled: bool = False, layer_norm: bool = False,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        variants = dict(peephole=peephole, coupled=coupled, layer_norm=layer_norm,
+                        recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         super().__init__(
-            lambda size: LSTMCell(size, hidden_size, bias, proj_size, init=init, forget_bias=forget_bias),
+            lambda size: LSTMCell(size, hidden_size, bias, proj_size, init=init, forget_bias=forget_bias, **variants),
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
         self.proj_size = proj_size
 
@@ -232,6 +242,7 @@ class GRU(RecurrentLayer):
     """torch.nn.GRU, from rnncount.GRUCell; `reset_after=False` gives the reset-before form.
 
     forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
+    Variants (rnncount.GRUCell): layer_norm, recurrent_dropout, zoneout.
 
     Example:
         >>> gru = GRU(1, 20, reset_after=False)
@@ -240,8 +251,10 @@ class GRU(RecurrentLayer):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 reset_after: bool = True, *, init: str = "torch"):
-        super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after, init=init),
+                 reset_after: bool = True, *, init: str = "torch", layer_norm: bool = False,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        variants = dict(layer_norm=layer_norm, recurrent_dropout=recurrent_dropout, zoneout=zoneout)
+        super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after, init=init, **variants),
                          input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
         self.reset_after = reset_after
 
@@ -255,12 +268,15 @@ class RNN(RecurrentLayer):
     """torch.nn.RNN (Elman, tanh or relu), from rnncount.RNNCell.
 
     forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
+    Variants (rnncount.RNNCell): recurrent_dropout, zoneout.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, *, init: str = "torch"):
-        super().__init__(lambda size: RNNCell(size, hidden_size, bias, nonlinearity, init=init),
+                 bidirectional: bool = False, *, init: str = "torch", recurrent_dropout: float = 0.0,
+                 zoneout: float = 0.0):
+        super().__init__(lambda size: RNNCell(size, hidden_size, bias, nonlinearity, init=init,
+                                              recurrent_dropout=recurrent_dropout, zoneout=zoneout),
                          input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
         self.nonlinearity = nonlinearity
 

@@ -5,6 +5,8 @@
 
 Defaults reproduce the counting reference: its reset-before GRU (torch.nn.GRU is reset-after:
 pass reset_after=True for that form) and its initialisation for each cell (rnncount.init).
+A cell name picks a layer and its variant switches (VARIANTS); recurrent_dropout and zoneout
+apply to any of them.
 """
 
 from __future__ import annotations
@@ -13,28 +15,41 @@ from dataclasses import asdict, dataclass
 
 from torch import Tensor, nn
 
-from ._checks import check_positive_int
+from ._checks import check_positive_int, check_probability
 from .layers import GRU, LSTM, RNN, RecurrentLayer
 
-CELLS = ("lstm", "gru", "rnn")
+VARIANTS = {  # cell name -> the layer and its switches (rnncount.cells)
+    "lstm": (LSTM, {}),
+    "gru": (GRU, {}),
+    "rnn": (RNN, {}),
+    "peephole-lstm": (LSTM, {"peephole": True}),
+    "cifg-lstm": (LSTM, {"coupled": True}),
+    "layernorm-lstm": (LSTM, {"layer_norm": True}),
+    "layernorm-gru": (GRU, {"layer_norm": True}),
+}
+CELLS = tuple(VARIANTS)
 
 
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild a Counter (saved in every checkpoint)."""
 
-    cell: str = "lstm"  # lstm, gru or rnn
+    cell: str = "lstm"  # one of CELLS
     hidden_size: int = 20
     num_layers: int = 1
     reset_after: bool = False  # GRU form; False is the reference's (Cho et al. 2014), True is torch.nn.GRU's
     nonlinearity: str = "tanh"  # RNN only
     init: str = "reference"  # see rnncount.init
+    recurrent_dropout: float = 0.0  # Gal & Ghahramani's, one mask per sequence (training only)
+    zoneout: float = 0.0  # Krueger et al.'s, on h (and c)
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         check_positive_int("hidden_size", self.hidden_size)
         check_positive_int("num_layers", self.num_layers)
+        check_probability("recurrent_dropout", self.recurrent_dropout)
+        check_probability("zoneout", self.zoneout)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -42,12 +57,14 @@ class ModelConfig:
 
 def make_layer(config: ModelConfig, input_size: int = 1) -> RecurrentLayer:
     """The recurrent layer a config names, batch_first."""
-    common = dict(num_layers=config.num_layers, batch_first=True, init=config.init)
-    if config.cell == "lstm":
-        return LSTM(input_size, config.hidden_size, **common)
-    if config.cell == "gru":
-        return GRU(input_size, config.hidden_size, reset_after=config.reset_after, **common)
-    return RNN(input_size, config.hidden_size, nonlinearity=config.nonlinearity, **common)
+    layer, switches = VARIANTS[config.cell]
+    options = dict(num_layers=config.num_layers, batch_first=True, init=config.init,
+                   recurrent_dropout=config.recurrent_dropout, zoneout=config.zoneout, **switches)
+    if layer is GRU:
+        options["reset_after"] = config.reset_after
+    if layer is RNN:
+        options["nonlinearity"] = config.nonlinearity
+    return layer(input_size, config.hidden_size, **options)
 
 
 class Counter(nn.Module):
