@@ -60,6 +60,7 @@ def trained(tmp_path_factory):
 def test_train_prints_reference_lines_and_saves(trained):
     out, result = trained
     lines = result.stdout.splitlines()
+    assert result.stderr == ""  # the progress bar stays out of pipes and logs
     assert lines[0] == "Epoch 1/2" and lines[1].startswith("Train Loss: ") and lines[2].startswith("Test Loss: ")
     assert "Epoch 2/2" in lines and str(out / "model.pt") in result.stdout
     report = json.loads((out / "metrics.json").read_text())

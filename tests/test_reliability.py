@@ -20,13 +20,13 @@ from test_cli import TINY, assert_one_line_error, rnncount
 
 KILL_AFTER_SECOND_CHECKPOINT = """
 import os, signal, sys
-from rnncount import cli
-save = cli.save_checkpoint
+from rnncount import checkpoint, cli
+save = checkpoint.save_checkpoint
 def save_then_die(path, trainer):
     save(path, trainer)
     if len(trainer.history) == 2:
         os.kill(os.getpid(), signal.SIGKILL)
-cli.save_checkpoint = save_then_die
+checkpoint.save_checkpoint = save_then_die
 sys.exit(cli.main(sys.argv[1:]))
 """
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
+from .distributed import World
 from .files import write_atomically
 from .model import Counter, ModelConfig
-from .train import TrainConfig, Trainer
+from .train import NonFiniteError, TrainConfig, Trainer
 
 FORMAT, VERSION = "rnncount-counter", 1
 
@@ -41,6 +42,26 @@ def save_metrics(path: Path, trainer: Trainer) -> None:
     write_atomically(path, lambda file: file.write((json.dumps(report, indent=2) + "\n").encode()))
 
 
+def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress: bool = False) -> None:
+    """Train the remaining epochs, writing model.pt and metrics.json after each; rank 0 alone writes.
+
+    on_epoch(metrics) is called (on rank 0) after each epoch's files are written. If training
+    diverges, the NonFiniteError says which epoch the model file still holds.
+    """
+    main_rank = trainer.world.is_main
+    try:
+        for metrics in trainer.epochs(progress=progress and main_rank):
+            if main_rank:
+                save_checkpoint(out / "model.pt", trainer)
+                save_metrics(out / "metrics.json", trainer)
+                if on_epoch is not None:
+                    on_epoch(metrics)
+    except NonFiniteError as error:
+        kept = (f"{out / 'model.pt'} keeps epoch {len(trainer.history)}" if trainer.history
+                else "no epoch had finished, so nothing was saved")
+        raise NonFiniteError(f"{error}; {kept} (try a lower --lr or --clip-grad-norm)") from None
+
+
 def read_checkpoint(path: Path) -> dict:
     """Load and check a model file; raises CheckpointError with a one-line reason."""
     path = Path(path)
@@ -60,10 +81,11 @@ def read_checkpoint(path: Path) -> dict:
     return payload
 
 
-def load_trainer(path: Path) -> Trainer:
+def load_trainer(path: Path, device: torch.device | str = "cpu", world: World | None = None) -> Trainer:
     """Rebuild the Trainer saved in a model file, ready to resume (its data is drawn again from the seed)."""
     def build(payload: dict) -> Trainer:
-        trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]))
+        trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]),
+                          device=device, world=world)
         trainer.load_state_dict(payload)
         return trainer
     return _rebuild(path, build)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
-from .checkpoint import CheckpointError, load_model, load_trainer, save_checkpoint, save_metrics
+from . import __version__, sweep
+from .checkpoint import CheckpointError, load_model, load_trainer, train_with_checkpoints
 from .data import counting_data, encode
+from .distributed import World, join_world, leave_world, resolve_device
 from .files import write_atomically
 from .model import CELLS, ModelConfig
 from .train import NonFiniteError, TrainConfig, Trainer, evaluate, format_epoch, make_datasets
@@ -83,6 +84,30 @@ def cell_list(text: str) -> list[str]:
     return cells
 
 
+DEVICE_HELP = "auto (CUDA when present), cpu, cuda, cuda:N or mps (auto)"
+
+
+def int_list(text: str) -> list[int]:
+    values = [positive_int(part) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def int_ranges(text: str) -> list[int]:
+    """'0-9' or '0,3,7' or '0-2,7' -> seeds."""
+    values = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, dash, last = part.partition("-")
+        low, high = seed_int(first), seed_int(last) if dash else seed_int(first)
+        if high < low:
+            raise argparse.ArgumentTypeError(f"empty range {part!r}")
+        values += range(low, high + 1)
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0-9 or 0,3,7, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="rnncount", description="Recurrent cells from scratch, trained to count the 1s in "
                                                  "binary sequences.")
@@ -111,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--seed", type=seed_int, help="seed for data, weights and shuffling (0)")
     group.add_argument("--clip-grad-norm", type=positive_float, metavar="X",
                        help="rescale gradients whose total norm exceeds X (off)")
+    group.add_argument("--device", default="auto", help=DEVICE_HELP)
     output = training.add_argument_group("output")
     output.add_argument("--out", type=Path, help="output folder (default: runs/COMMAND-TIME)")
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
@@ -129,8 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--cells", type=cell_list, default=["lstm", "gru", "rnn"],
                          help=f"comma-separated, from {', '.join(CELLS)} (lstm,gru,rnn)")
 
+    sweep = commands.add_parser("sweep", parents=[training], help="a grid of runs in parallel processes",
+                                description="Train every combination of cells, hidden sizes, lengths and seeds in "
+                                            "--jobs processes (one thread each). Rerunning with the same --out "
+                                            "skips finished runs and resumes unfinished ones.")
+    sweep.add_argument("--cells", type=cell_list, default=["lstm", "gru"], help="comma-separated (lstm,gru)")
+    sweep.add_argument("--seeds", type=int_ranges, default=[0], help="e.g. 0-9 or 0,3,7 (0)")
+    sweep.add_argument("--hidden-sizes", type=int_list, help="e.g. 10,20,40 (--hidden-size)")
+    sweep.add_argument("--lengths", type=int_list, help="e.g. 20,50 (--length)")
+    sweep.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, help="worker processes (CPUs)")
+
     predict = commands.add_parser("predict", help="count the 1s in sequences with a trained model")
     predict.add_argument("--model", type=Path, required=True, help="a model.pt written by train")
+    predict.add_argument("--device", default="auto", help=DEVICE_HELP)
     predict.add_argument("sequences", nargs="+", metavar="SEQUENCE", help="e.g. 0110100; '-' reads one per line "
                                                                          "from stdin")
 
@@ -139,23 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--length", type=positive_int, help="sequence length (the model's training length)")
     evaluate_.add_argument("--samples", type=positive_int, default=1000, help="sequences (1000)")
     evaluate_.add_argument("--seed", type=seed_int, default=12345, help="seed of the fresh data (12345)")
+    evaluate_.add_argument("--device", default="auto", help=DEVICE_HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    echo = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 reports what every rank meets
     try:
-        return {"train": run_train, "compare": run_compare, "predict": run_predict,
+        return {"train": run_train, "compare": run_compare, "sweep": run_sweep, "predict": run_predict,
                 "evaluate": run_evaluate}[args.command](args)
     except (UsageError, CheckpointError) as error:
-        print(f"rnncount {args.command}: error: {error}", file=sys.stderr)
+        if echo:
+            print(f"rnncount {args.command}: error: {error}", file=sys.stderr)
         return 2
     except NonFiniteError as error:
-        print(f"rnncount {args.command}: error: {error}", file=sys.stderr)
+        if echo:
+            print(f"rnncount {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"rnncount {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except OSError as error:  # a full disk, a folder that vanished: what happened, in one line
         print(f"rnncount {args.command}: error: {error}", file=sys.stderr)
         return 1
@@ -165,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnncount {args.command}: internal error: {type(error).__name__}: {error} "
               "(set RNNCOUNT_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return 1
+    finally:
+        leave_world()
 
 
 # ---- configuration ------------------------------------------------------------------------------
@@ -205,66 +251,93 @@ def prepare_out(args: argparse.Namespace, command: str) -> Path:
 
 # ---- commands -----------------------------------------------------------------------------------
 
+def start(args: argparse.Namespace) -> tuple[World, torch.device]:
+    """Join torchrun's processes if launched by it, and pick the device."""
+    try:
+        return join_world(args.device)
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
+
+
+def prepare_out_once(args: argparse.Namespace, command: str, world: World) -> Path:
+    """prepare_out on rank 0; every rank learns whether it worked."""
+    out, error = None, None
+    if world.is_main:
+        try:
+            out = prepare_out(args, command)
+        except UsageError as failure:
+            error = str(failure)
+    error = world.agree(error)
+    if error:
+        raise UsageError(error)
+    return out or Path(os.devnull)  # ranks other than 0 write nothing
+
+
 def run_train(args: argparse.Namespace) -> int:
+    world, device = start(args)
     if args.resume is not None:
-        trainer, out = resume(args)
+        trainer, out = resume(args, device, world)
     else:
         model_config, train_config = configs_from(args, args.cell or "lstm")
-        out = prepare_out(args, "train")
-        trainer = Trainer(model_config, train_config)
+        out = prepare_out_once(args, "train", world)
+        trainer = Trainer(model_config, train_config, device=device, world=world)
     set_threads(args, trainer.model_config.hidden_size)
     fit(trainer, out)
-    print(f"Saved the model to {out / 'model.pt'} and the metrics to {out / 'metrics.json'}")
+    if world.is_main:
+        print(f"Saved the model to {out / 'model.pt'} and the metrics to {out / 'metrics.json'}")
     return 0
 
 
-def resume(args: argparse.Namespace) -> tuple[Trainer, Path]:
+def resume(args: argparse.Namespace, device: torch.device, world: World) -> tuple[Trainer, Path]:
     names = dict.fromkeys([*(f.name for f in fields(ModelConfig)), *(f.name for f in fields(TrainConfig)), "out"])
     typed = [f"--{name.replace('_', '-')}" for name in names
              if name != "epochs" and getattr(args, name, None) is not None]
     if typed:
         raise UsageError(f"--resume continues the saved run with its own settings; drop {', '.join(typed)}")
     out = args.resume
-    trainer = load_trainer(out / "model.pt")
+    trainer = load_trainer(out / "model.pt", device, world)
     if args.epochs is not None:
         if args.epochs < len(trainer.history):
             raise UsageError(f"--epochs {args.epochs} is fewer than the {len(trainer.history)} already done")
         trainer.train_config.epochs = args.epochs
-    print(f"Resuming {out} after epoch {len(trainer.history)} of {trainer.train_config.epochs}")
+    if world.is_main:
+        print(f"Resuming {out} after epoch {len(trainer.history)} of {trainer.train_config.epochs}")
     return trainer, out
 
 
 def fit(trainer: Trainer, out: Path) -> None:
-    """Train the remaining epochs, printing the reference's lines and saving a checkpoint after each."""
+    """Train the remaining epochs; rank 0 prints the reference's lines and saves a checkpoint after each."""
     epochs = trainer.train_config.epochs
-    try:
-        for metrics in trainer.epochs(progress=True):
-            print(format_epoch(metrics, epochs), flush=True)
-            save_checkpoint(out / "model.pt", trainer)
-            save_metrics(out / "metrics.json", trainer)
-    except NonFiniteError as error:
-        kept = (f"{out / 'model.pt'} keeps epoch {len(trainer.history)}" if trainer.history
-                else "no epoch had finished, so nothing was saved")
-        raise NonFiniteError(f"{error}; {kept} (try a lower --lr or --clip-grad-norm)") from None
+    train_with_checkpoints(trainer, out, lambda metrics: print(format_epoch(metrics, epochs), flush=True),
+                           progress=True)
 
 
 def run_compare(args: argparse.Namespace) -> int:
     configs = {cell: configs_from(args, cell) for cell in args.cells}
-    out = prepare_out(args, "compare")
+    world, device = start(args)
+    out = prepare_out_once(args, "compare", world)
     train_config = configs[args.cells[0]][1]
     data = make_datasets(train_config)  # the same data for every cell
     histories = {}
     for cell, (model_config, _) in configs.items():
-        print(f"== {cell} ==", flush=True)
+        if world.is_main:
+            print(f"== {cell} ==", flush=True)
+            (out / cell).mkdir(exist_ok=True)
         set_threads(args, model_config.hidden_size)
-        (out / cell).mkdir(exist_ok=True)
-        trainer = Trainer(model_config, train_config, data)
+        trainer = Trainer(model_config, train_config, data, device=device, world=world)
         fit(trainer, out / cell)
         histories[cell] = [m.to_dict() for m in trainer.history]
+    if world.is_main:
+        report_comparison(histories, out, {**configs[args.cells[0]][0].to_dict(), "cells": args.cells,
+                                           **train_config.to_dict()})
+    return 0
+
+
+def report_comparison(histories: dict[str, list[dict]], out: Path, config: dict) -> None:
+    """Print the table; save it, the metrics and the learning curves."""
     table = comparison_table(histories)
     print(table)
-    report = {"config": {**configs[args.cells[0]][0].to_dict(), "cells": args.cells, **train_config.to_dict()},
-              "cells": {cell: {"epochs": epochs} for cell, epochs in histories.items()}}
+    report = {"config": config, "cells": {cell: {"epochs": epochs} for cell, epochs in histories.items()}}
     write_atomically(out / "metrics.json", lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
     write_atomically(out / "summary.md", lambda f: f.write((table + "\n").encode()))
     saved = f"the table to {out / 'summary.md'}, the metrics to {out / 'metrics.json'}"
@@ -275,7 +348,45 @@ def run_compare(args: argparse.Namespace) -> int:
     except RuntimeError as error:  # matplotlib missing: everything else is saved
         print(f"rnncount compare: no plot: {error}", file=sys.stderr)
     print(f"Saved {saved}, and each model to {out}/CELL/model.pt")
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    model_config, train_config = configs_from(args, args.cells[0])
+    runs = sweep.grid(model_config, train_config, args.cells, args.hidden_sizes or [model_config.hidden_size],
+                      args.lengths or [train_config.length], args.seeds)
+    settings = {**model_config.to_dict(), **train_config.to_dict()}
+    for axis in ("cell", "hidden_size", "length", "seed"):
+        settings.pop(axis)
+    out = prepare_sweep_out(args, settings)
+    todo = [run for run in runs if sweep.finished(run, out) is None]
+    print(f"{len(runs)} runs: {len(runs) - len(todo)} finished earlier, training {len(todo)} "
+          f"in {min(args.jobs, max(len(todo), 1))} processes", flush=True)
+    for number, (run, outcome) in enumerate(sweep.execute(runs, out, args.jobs), 1):
+        print(f"[{number}/{len(todo)}] {sweep.describe(run, outcome, out)}", flush=True)
+    rows = sweep.summarize(runs, out)
+    table = sweep.as_table(rows)
+    print(table)
+    write_atomically(out / "summary.csv", lambda f: f.write(sweep.as_csv(rows).encode()))
+    write_atomically(out / "summary.md", lambda f: f.write((table + "\n").encode()))
+    print(f"Saved the summary to {out / 'summary.csv'} and {out / 'summary.md'}, each run to {out}/RUN/")
     return 0
+
+
+def prepare_sweep_out(args: argparse.Namespace, settings: dict) -> Path:
+    """A sweep's folder may hold an earlier start of the same sweep (then it resumes), nothing else."""
+    out = args.out or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    recorded = out / "sweep.json"
+    if recorded.is_file():
+        earlier = json.loads(recorded.read_text())
+        if earlier != settings and not args.force:
+            changed = ", ".join(sorted(k for k in settings.keys() | earlier.keys()
+                                       if settings.get(k) != earlier.get(k)))
+            raise UsageError(f"--out {out} holds a sweep with other settings ({changed}); choose another folder")
+        if earlier == settings:
+            return out
+    out = prepare_out(args, "sweep")
+    write_atomically(recorded, lambda f: f.write((json.dumps(settings, indent=2) + "\n").encode()))
+    return out
 
 
 def comparison_table(histories: dict[str, list[dict]]) -> str:
@@ -307,8 +418,17 @@ def read_sequences(items: list[str]) -> list[str]:
     return sequences
 
 
+def model_on_device(args: argparse.Namespace):
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
+    model, payload = load_model(args.model)
+    return model.to(device), payload, device
+
+
 def run_predict(args: argparse.Namespace) -> int:
-    model, _ = load_model(args.model)
+    model, _, device = model_on_device(args)
     sequences = read_sequences(args.sequences)
     try:
         encoded = [encode(s) for s in sequences]  # each (T_i, 1)
@@ -317,16 +437,16 @@ def run_predict(args: argparse.Namespace) -> int:
     lengths = torch.tensor([len(s) for s in sequences])
     inputs = torch.nn.utils.rnn.pad_sequence(encoded, batch_first=True)  # (N, T, 1)
     with torch.no_grad():
-        predictions = model(inputs, lengths).tolist()
+        predictions = model(inputs.to(device), lengths).tolist()
     for sequence, raw in zip(sequences, predictions):
         print(f"{sequence}  {round(raw)}  ({raw:.4f})")
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    model, payload = load_model(args.model)
+    model, payload, device = model_on_device(args)
     length = args.length or payload["train_config"]["length"]
-    data = counting_data(args.samples, length, torch.Generator().manual_seed(args.seed))
+    data = counting_data(args.samples, length, torch.Generator().manual_seed(args.seed)).to(device)
     result = evaluate(model, data)
     print(f"Length {length}, {args.samples} samples (seed {args.seed}): Loss: {result['loss']:.4f}; "
           f"Accuracy: {result['accuracy']:.4f}; MAE: {result['mae']:.4f}")

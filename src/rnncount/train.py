@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ._checks import check_positive_int
 from .data import CountingData, counting_data
+from .distributed import World
 from .model import Counter, ModelConfig
 
 
@@ -82,30 +83,40 @@ def make_datasets(config: TrainConfig) -> tuple[CountingData, CountingData]:
 
 
 @torch.no_grad()
-def evaluate(model: Counter, data: CountingData, batch_size: int = 1000) -> dict[str, float]:
-    """Mean squared error, accuracy (rounded prediction == count) and mean absolute error over `data`."""
+def evaluate(model: nn.Module, data: CountingData, batch_size: int = 1000, world: World | None = None
+             ) -> dict[str, float]:
+    """Mean squared error, accuracy (rounded prediction == count) and mean absolute error over `data`.
+
+    With several processes (`world`), each evaluates its share and the sums are added up.
+    """
+    world = world or World()
     was_training = model.training
     model.eval()
-    squared = correct = absolute = 0.0
-    for index in torch.arange(len(data)).split(batch_size):
-        inputs, counts, lengths = data.batch(index)
+    device = data.inputs.device
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # squared error, correct, absolute error
+    for index in world.share(torch.arange(len(data))).split(batch_size):
+        inputs, counts, lengths = data.batch(index.to(device))
         predictions = model(inputs, lengths)
-        squared += F.mse_loss(predictions, counts, reduction="sum").item()
-        correct += (predictions.round() == counts).sum().item()
-        absolute += (predictions - counts).abs().sum().item()
+        totals += torch.stack([F.mse_loss(predictions, counts, reduction="sum"),
+                               (predictions.round() == counts).sum(), (predictions - counts).abs().sum()]).double()
     model.train(was_training)
-    return {"loss": squared / len(data), "accuracy": correct / len(data), "mae": absolute / len(data)}
+    squared, correct, absolute = (world.sum(totals) / len(data)).tolist()
+    return {"loss": squared, "accuracy": correct, "mae": absolute}
 
 
 class Trainer:
     """Trains one Counter; holds everything a checkpoint needs to resume exactly."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig,
-                 data: tuple[CountingData, CountingData] | None = None):
+                 data: tuple[CountingData, CountingData] | None = None, device: torch.device | str = "cpu",
+                 world: World | None = None):
         self.model_config, self.train_config = model_config, train_config
-        self.train_data, self.test_data = data if data is not None else make_datasets(train_config)
+        self.device, self.world = torch.device(device), world or World()
+        train, test = data if data is not None else make_datasets(train_config)
+        self.train_data, self.test_data = train.to(self.device), test.to(self.device)
         torch.manual_seed(train_config.seed)  # the initial weights
-        self.model = Counter(model_config)
+        self.model = Counter(model_config).to(self.device)
+        self.network = self.world.wrap(self.model, self.device)  # what trains: the model, or DDP around it
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
         self.shuffle = torch.Generator().manual_seed(train_config.seed)
         self.history: list[EpochMetrics] = []
@@ -116,16 +127,18 @@ class Trainer:
             yield self.train_epoch(progress)
 
     def train_epoch(self, progress: bool = False) -> EpochMetrics:
-        config, data = self.train_config, self.train_data
+        config, data, world = self.train_config, self.train_data, self.world
         start = time.perf_counter()
-        self.model.train()
+        self.network.train()
         batches = torch.randperm(len(data), generator=self.shuffle).split(config.batch_size)
         epoch = len(self.history) + 1
-        squared = correct = 0.0
+        totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # squared error, correct
         for number, index in enumerate(_progress(batches, f"Epoch {epoch}/{config.epochs}", progress), 1):
-            inputs, counts, lengths = data.batch(index)
-            predictions = self.model(inputs, lengths)
-            loss = F.mse_loss(predictions, counts)
+            share = world.share(index)  # this process's part of the global batch
+            inputs, counts, lengths = data.batch(share.to(self.device))
+            predictions = self.network(inputs, lengths)
+            squared = F.mse_loss(predictions, counts, reduction="sum")
+            loss = squared / (len(index) / world.size)  # DDP averages over ranks: the global batch's MSE
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             where = f"epoch {epoch}, batch {number} of {len(batches)}"
@@ -135,11 +148,11 @@ class Trainer:
             if not torch.isfinite(norm):
                 raise NonFiniteError(f"training diverged: the gradients' norm is {norm.item()} at {where}")
             self.optimizer.step()
-            squared += loss.item() * len(index)
-            correct += (predictions.detach().round() == counts).sum().item()
-        test = evaluate(self.model, self.test_data)
-        metrics = EpochMetrics(epoch, squared / len(data), correct / len(data), test["loss"], test["accuracy"],
-                               test["mae"], time.perf_counter() - start)
+            totals += torch.stack([squared.detach(), (predictions.detach().round() == counts).sum()]).double()
+        squared, correct = (world.sum(totals) / len(data)).tolist()
+        test = evaluate(self.model, self.test_data, world=world)
+        metrics = EpochMetrics(epoch, squared, correct, test["loss"], test["accuracy"], test["mae"],
+                               time.perf_counter() - start)
         self.history.append(metrics)
         return metrics
 
@@ -162,7 +175,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(state["model"])  # tensors saved on any device land on self.device
         self.optimizer.load_state_dict(state["optimizer"])
         self.shuffle.set_state(state["rng"]["shuffle"])
         torch.set_rng_state(state["rng"]["torch"])

@@ -1,0 +1,94 @@
+"""Devices and processes: where a run computes, and how torchrun's processes share it.
+
+Under `torchrun --nproc_per_node N -m rnncount train ...` every process (rank) runs the same
+program. Each takes its share of every global batch of one shuffled order (the same seed on every
+rank gives the same order), DistributedDataParallel averages the gradients, sums of metrics are
+added across ranks, and rank 0 alone prints and writes files. The result equals one process with
+the same global batch size and seed, up to the order of floating-point additions.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'; ValueError if unavailable."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} asked for, but CUDA is not available here")
+        index = local_rank if device.index is None else device.index  # one GPU per torchrun process
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device cuda:{index} asked for, but there are {torch.cuda.device_count()} GPUs")
+        return torch.device("cuda", index)
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' asked for, but MPS is not available here")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+@dataclass
+class World:
+    """This process's place among the processes that train together (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def share(self, index: Tensor) -> Tensor:
+        """This rank's contiguous part of a global batch's sample indices."""
+        return index.tensor_split(self.size)[self.rank] if self.size > 1 else index
+
+    def sum(self, tensor: Tensor) -> Tensor:
+        """The tensor summed over all ranks (in place)."""
+        if self.size > 1:
+            dist.all_reduce(tensor)
+        return tensor
+
+    def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
+        """DistributedDataParallel around the model when there are several processes."""
+        if self.size == 1:
+            return model
+        return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+    def agree(self, message: str | None) -> str | None:
+        """Rank 0's verdict (an error message or None), the same on every rank."""
+        if self.size == 1:
+            return message
+        box = [message]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def join_world(device_name: str = "auto") -> tuple[World, torch.device]:
+    """Start the process group when launched by torchrun (gloo on CPU, nccl on CUDA); else a world of one."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    if size == 1:
+        return World(), device
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return World(dist.get_rank(), dist.get_world_size()), device
+
+
+def leave_world() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

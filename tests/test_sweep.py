@@ -1,0 +1,60 @@
+"""Sweeps: a grid in worker processes, resumable, each run counted once."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from test_cli import SCRIPT, assert_one_line_error, rnncount
+
+GRID = ["--cells", "lstm,gru", "--seeds", "0-3", "--train-samples", "300", "--test-samples", "30",
+        "--length", "6", "--hidden-size", "5", "--epochs", "3", "--jobs", "2"]
+
+
+def finished_runs(out):
+    return {p.parent.name for p in out.glob("*/metrics.json")
+            if '"epoch": 3' in p.read_text()}
+
+
+def test_sweep_stopped_part_way_then_rerun_finishes_only_the_missing_runs(tmp_path):
+    out = tmp_path / "sweep"
+    command = [SCRIPT] if SCRIPT else [sys.executable, "-m", "rnncount"]
+    first = subprocess.Popen(command + ["sweep", *GRID, "--out", str(out)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not finished_runs(out) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # the sweep and its workers, mid-grid
+    first.wait()
+    done_before = finished_runs(out)
+    assert 1 <= len(done_before) < 8
+    stamps = {name: (out / name / "metrics.json").stat().st_mtime_ns for name in done_before}
+
+    rerun = rnncount("sweep", *GRID, "--out", out, process=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"8 runs: {len(done_before)} finished earlier, training {8 - len(done_before)}" in rerun.stdout
+    trained = {line.split("] ")[1].split(":")[0] for line in rerun.stdout.splitlines() if line.startswith("[")}
+    assert trained.isdisjoint(done_before) and len(trained) == 8 - len(done_before)
+    assert all((out / name / "metrics.json").stat().st_mtime_ns == stamps[name] for name in done_before)
+    assert finished_runs(out) == {f"{c}-h5-len6-seed{s}" for c in ("lstm", "gru") for s in range(4)}
+
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(r["cell"], r["runs"]) for r in rows] == [("lstm", "4"), ("gru", "4")]  # each run once
+    again = rnncount("sweep", *GRID, "--out", out)
+    assert "8 finished earlier, training 0" in again.stdout
+    assert [r["runs"] for r in csv.DictReader((out / "summary.csv").open())] == ["4", "4"]
+
+
+def test_sweep_grid_axes_and_bad_input(tmp_path):
+    out = tmp_path / "grid"
+    result = rnncount("sweep", "--cells", "rnn", "--seeds", "0,2", "--hidden-sizes", "3,4", "--lengths", "4,5",
+                      "--train-samples", "40", "--test-samples", "10", "--epochs", "1", "--jobs", "1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "8 runs: 0 finished earlier" in result.stdout
+    assert len([p for p in out.iterdir() if p.is_dir()]) == 8
+    assert_one_line_error(rnncount("sweep", "--seeds", "5-2"), "--seeds", "empty range")
+    assert_one_line_error(rnncount("sweep", "--hidden-sizes", "10,0"), "--hidden-sizes", "must be >= 1")
+    changed = rnncount("sweep", "--cells", "rnn", "--seeds", "0,2", "--epochs", "2", "--out", out)
+    assert_one_line_error(changed, "holds a sweep with other settings (epochs")
