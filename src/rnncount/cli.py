@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
     output.add_argument("--threads", type=positive_int,
                         help="CPU threads (default: 1 for hidden sizes up to 64, where one is fastest)")
+    output.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                        help="run the cells' steps through torch.compile (default: for runs of at least "
+                             f"{AUTO_COMPILE_BATCHES} training batches, which repay the compile)")
 
     train = commands.add_parser("train", parents=[training], help="train one cell and save it",
                                 description="Train a counter and save DIR/model.pt and DIR/metrics.json.")
@@ -171,6 +175,17 @@ def set_threads(args: argparse.Namespace, hidden_size: int) -> None:
         torch.set_num_threads(1)
 
 
+AUTO_COMPILE_BATCHES = 2000  # below this, a compile (seconds, once) costs more than it saves
+
+
+def set_compile(args: argparse.Namespace, trainer: Trainer) -> None:
+    """--compile / --no-compile; by default, compile runs with enough training batches to repay it."""
+    config = trainer.train_config
+    batches = config.epochs * math.ceil(config.train_samples / config.batch_size)
+    enabled = args.compile if args.compile is not None else batches >= AUTO_COMPILE_BATCHES
+    trainer.model.rnn.compile_steps(enabled)
+
+
 def prepare_out(args: argparse.Namespace, command: str) -> Path:
     """The output folder: new or empty (or --force), created, and writable."""
     out = args.out or Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -198,6 +213,7 @@ def run_train(args: argparse.Namespace) -> int:
         out = prepare_out(args, "train")
         trainer = Trainer(model_config, train_config)
     set_threads(args, trainer.model_config.hidden_size)
+    set_compile(args, trainer)
     fit(trainer, out)
     print(f"Saved the model to {out / 'model.pt'} and the metrics to {out / 'metrics.json'}")
     return 0
@@ -244,6 +260,7 @@ def run_compare(args: argparse.Namespace) -> int:
         set_threads(args, model_config.hidden_size)
         (out / cell).mkdir(exist_ok=True)
         trainer = Trainer(model_config, train_config, data)
+        set_compile(args, trainer)
         fit(trainer, out / cell)
         histories[cell] = [m.to_dict() for m in trainer.history]
     table = comparison_table(histories)

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ._checks import check_positive_int
 from .data import CountingData, counting_data
+from .fast import eager
 from .model import Counter, ModelConfig
 
 
@@ -101,12 +102,14 @@ class Trainer:
     """Trains one Counter; holds everything a checkpoint needs to resume exactly."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig,
-                 data: tuple[CountingData, CountingData] | None = None):
+                 data: tuple[CountingData, CountingData] | None = None, *, compile: bool = False):
         self.model_config, self.train_config = model_config, train_config
         self.train_data, self.test_data = data if data is not None else make_datasets(train_config)
         torch.manual_seed(train_config.seed)  # the initial weights
         self.model = Counter(model_config)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
+        self.model.rnn.compile_steps(compile)  # training steps through rnncount.fast
+        # fused: one kernel for all parameters instead of a dozen small ops each
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, fused=True)
         self.shuffle = torch.Generator().manual_seed(train_config.seed)
         self.history: list[EpochMetrics] = []
 
@@ -137,7 +140,8 @@ class Trainer:
             self.optimizer.step()
             squared += loss.item() * len(index)
             correct += (predictions.detach().round() == counts).sum().item()
-        test = evaluate(self.model, self.test_data)
+        with eager(self.model.rnn):  # one test pass: compiling it would cost more than it saves
+            test = evaluate(self.model, self.test_data)
         metrics = EpochMetrics(epoch, squared / len(data), correct / len(data), test["loss"], test["accuracy"],
                                test["mae"], time.perf_counter() - start)
         self.history.append(metrics)
