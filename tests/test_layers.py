@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from conftest import (assert_matches_torch, assert_same_function, assert_uniform_bound, flatten,
                       gru_reset_before_step, zeros)
-from rnncount import GRU, LSTM, RNN
+from rnncount import GRU, LSTM, RNN, fast
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 
@@ -96,8 +96,8 @@ def layer_call(case: Case, packed_lengths=None, **kwargs):
 
 
 def compare_layer(kind: str, case: Case, input_size: int = I, hidden_size: int = H, steps: int = T,
-                  batch: int = B, lengths=None) -> None:
-    ours = make_layer(kind, input_size, hidden_size, **case.options).to(case.dtype)
+                  batch: int = B, lengths=None, compiled: bool = False) -> None:
+    ours = make_layer(kind, input_size, hidden_size, **case.options).to(case.dtype).compile_steps(compiled)
     theirs = make_layer(kind, input_size, hidden_size, torch_twin=True, **case.options).to(case.dtype)
     lengths = LENGTHS[case.input] if lengths is None else lengths
     assert_matches_torch(ours, theirs, layer_call(case, lengths), layer_inputs(ours, case, steps, batch))
@@ -244,9 +244,35 @@ HAND_CASES = [
 ]
 
 
+# The fast path (rnncount.fast, compiled chunks of steps) on a case that reaches all of it: several layers,
+# both directions, per-sequence lengths (the mask), initial states. A cold compile costs half a minute of CPU
+# per cell form, so two forms are run: the LSTM against torch.nn, the counting default (reset-before GRU)
+# against its equations. (The reset-after GRU passes too: `compare_layer("gru", FAST_CASE, compiled=True)`.)
+FAST_CASE = Case(num_layers=2, bidirectional=True, input="packed_unsorted", hx=True)
+
+
+def test_fast_path_equals_torch():
+    torch.manual_seed(0)
+    compare_layer("lstm", FAST_CASE, compiled=True)
+    assert fast.available(), "the fast path fell back to eager"
+
+
+def test_fast_path_falls_back_to_eager_with_a_notice(monkeypatch, capsys):
+    def broken(*args):
+        raise RuntimeError("no C compiler found\n(more detail)")
+    monkeypatch.setattr(fast, "_compiled", broken)
+    monkeypatch.setattr(fast, "_available", True)
+    layer, x = LSTM(I, H), torch.randn(T, B, I)
+    expected = layer(x)[0]
+    first, second = layer.compile_steps()(x)[0], layer(x)[0]
+    assert torch.equal(first, expected) and torch.equal(second, expected)
+    notice = capsys.readouterr().err
+    assert notice.count("\n") == 1 and "no C compiler found" in notice and "running eagerly" in notice
+
+
 @pytest.mark.parametrize("case", HAND_CASES, ids=str)
 @pytest.mark.parametrize("kind", ["lstm_cell_states", "gru_reset_before"])
-def test_layer_equals_hand_loop(kind, case):
+def test_layer_equals_hand_loop(kind, case, compiled=False):
     """The LSTM's every-step cell states against torch.nn.LSTMCell in a loop; the reset-before GRU, which torch
     lacks, against its equations in a loop."""
     torch.manual_seed(0)
@@ -254,11 +280,16 @@ def test_layer_equals_hand_loop(kind, case):
         layer, step, kwargs = LSTM(I, H, **case.options), torch_lstm_cell_step, {"return_cell_states": True}
     else:
         layer, step, kwargs = GRU(I, H, reset_after=False, **case.options), reset_before_gru_step, {}
-    layer = layer.to(case.dtype)
+    layer = layer.to(case.dtype).compile_steps(compiled)
     lengths = LENGTHS[case.input]
     names, params = zip(*layer.named_parameters())
     assert_same_function(lambda *a: layer_call(case, lengths, **kwargs)(layer, *a),
                          hand_call(layer, step(layer), case, lengths), layer_inputs(layer, case), params, params, names)
+
+
+def test_fast_path_equals_hand_loop_reset_before_gru():
+    test_layer_equals_hand_loop("gru_reset_before", FAST_CASE, compiled=True)
+    assert fast.available(), "the fast path fell back to eager"
 
 
 @pytest.mark.parametrize("input", ["padded", "packed_unsorted"])

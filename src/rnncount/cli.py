@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -142,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
     output.add_argument("--threads", type=positive_int,
                         help="CPU threads (default: 1 for hidden sizes up to 64, where one is fastest)")
+    output.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                        help="run the cells' steps through torch.compile, 20 steps per compiled chunk (off: "
+                             "a cold compile costs more than it saves at the reference size)")
 
     train = commands.add_parser("train", parents=[training], help="train one cell and save it",
                                 description="Train a counter and save DIR/model.pt and DIR/metrics.json.")
@@ -232,6 +236,11 @@ def set_threads(args: argparse.Namespace, hidden_size: int) -> None:
         torch.set_num_threads(1)
 
 
+def set_compile(args: argparse.Namespace, trainer: Trainer) -> None:
+    """--compile: the cells' training steps through rnncount.fast."""
+    trainer.model.rnn.compile_steps(args.compile)
+
+
 def prepare_out(args: argparse.Namespace, command: str) -> Path:
     """The output folder: new or empty (or --force), created, and writable."""
     out = args.out or Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -282,6 +291,7 @@ def run_train(args: argparse.Namespace) -> int:
         out = prepare_out_once(args, "train", world)
         trainer = Trainer(model_config, train_config, device=device, world=world)
     set_threads(args, trainer.model_config.hidden_size)
+    set_compile(args, trainer)
     fit(trainer, out)
     if world.is_main:
         print(f"Saved the model to {out / 'model.pt'} and the metrics to {out / 'metrics.json'}")
@@ -325,6 +335,7 @@ def run_compare(args: argparse.Namespace) -> int:
             (out / cell).mkdir(exist_ok=True)
         set_threads(args, model_config.hidden_size)
         trainer = Trainer(model_config, train_config, data, device=device, world=world)
+        set_compile(args, trainer)
         fit(trainer, out / cell)
         histories[cell] = [m.to_dict() for m in trainer.history]
     if world.is_main:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from . import fast
 from ._checks import check_dtype, check_input, check_positive_int, check_probability, check_state
 from .cells import GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State
 
@@ -54,8 +55,10 @@ class RecurrentLayer(nn.Module):
 
     Layer l's input is layer l-1's output (both directions concatenated); dropout, in training
     mode, acts between layers only, as in torch.nn. Cells sit in `self.cells` at index
-    layer * num_directions + direction.
+    layer * num_directions + direction. `compile_steps()` runs them through rnncount.fast.
     """
+
+    compiled = False  # scan with rnncount.fast (compiled chunks of steps) instead of the eager loop
 
     def __init__(self, make_cell: Callable[[int], RecurrentCell], input_size: int, hidden_size: int,
                  num_layers: int = 1, bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -95,6 +98,11 @@ class RecurrentLayer(nn.Module):
     def state_sizes(self) -> tuple[int, ...]:
         return self.cells[0].state_sizes
 
+    def compile_steps(self, enabled: bool = True) -> RecurrentLayer:
+        """Run the cells' steps compiled, a chunk of steps at a time (see rnncount.fast); returns self."""
+        self.compiled = bool(enabled)
+        return self
+
     def _run(self, input: Tensor | PackedSequence, hx, lengths, keep_cell_states: bool):
         """Shared forward: returns (output, final states as tensors, cell states or None)."""
         packed = input if isinstance(input, PackedSequence) else None
@@ -123,7 +131,10 @@ class RecurrentLayer(nn.Module):
                 k = layer * self.num_directions + direction
                 cell = self.cells[k]
                 noise = cell.draw_noise(steps, (batch,), x)  # one sequence's masks (None if it has none)
-                history, final = scan(cell, cell.input_projection(x), states[k], mask, direction == 1, noise)
+                if self.compiled and noise is None:  # random masks keep to the eager loop for now
+                    history, final = fast.scan(cell, cell.input_projection(x), states[k], mask, direction == 1)
+                else:
+                    history, final = scan(cell, cell.input_projection(x), states[k], mask, direction == 1, noise)
                 outputs.append(torch.stack([state[0] for state in history]))  # (T, B, H_out)
                 if keep_cell_states and layer == self.num_layers - 1:
                     cells.append(torch.stack([state[1] for state in history]))  # (T, B, H)

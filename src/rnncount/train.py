@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ._checks import check_positive_int
 from .data import CountingData, counting_data
 from .distributed import World
+from .fast import eager
 from .model import Counter, ModelConfig
 
 
@@ -109,13 +110,14 @@ class Trainer:
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig,
                  data: tuple[CountingData, CountingData] | None = None, device: torch.device | str = "cpu",
-                 world: World | None = None):
+                 world: World | None = None, compile: bool = False):
         self.model_config, self.train_config = model_config, train_config
         self.device, self.world = torch.device(device), world or World()
         train, test = data if data is not None else make_datasets(train_config)
         self.train_data, self.test_data = train.to(self.device), test.to(self.device)
         torch.manual_seed(train_config.seed)  # the initial weights
         self.model = Counter(model_config).to(self.device)
+        self.model.rnn.compile_steps(compile)  # training steps through rnncount.fast
         self.network = self.world.wrap(self.model, self.device)  # what trains: the model, or DDP around it
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
         self.shuffle = torch.Generator().manual_seed(train_config.seed)
@@ -150,7 +152,8 @@ class Trainer:
             self.optimizer.step()
             totals += torch.stack([squared.detach(), (predictions.detach().round() == counts).sum()]).double()
         squared, correct = (world.sum(totals) / len(data)).tolist()
-        test = evaluate(self.model, self.test_data, world=world)
+        with eager(self.model.rnn):  # one test pass: compiling it would cost more than it saves
+            test = evaluate(self.model, self.test_data, world=world)
         metrics = EpochMetrics(epoch, squared, correct, test["loss"], test["accuracy"], test["mae"],
                                time.perf_counter() - start)
         self.history.append(metrics)

@@ -1,0 +1,266 @@
+"""rnncount's speed against torch.nn and the reference loop: the five targets of issue 4, side by side.
+
+    python benchmarks/run.py                     # all targets; prints a table, writes benchmarks/results.json
+    python benchmarks/run.py --targets 3,4,5     # some of them
+    python benchmarks/run.py --repeats 5 --job-repeats 3 --out results.json
+
+Every ratio is rnncount / torch.nn (or / reference for target 2), measured in one run with the two
+interleaved, the median of --repeats. Lower is better; the target is the bound in the last column.
+Run it on a quiet machine: the load average is printed and saved with the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import reference_loop  # noqa: E402
+
+import rnncount  # noqa: E402
+from rnncount.model import ModelConfig  # noqa: E402
+from rnncount.train import TrainConfig, Trainer  # noqa: E402
+
+SHAPES_3 = [((16, 20, 20), 1.0), ((64, 100, 128), 1.0), ((64, 100, 512), 1.0), ((16, 1000, 20), 2.0)]
+SHAPE_4, BOUND_4 = (256, 1000, 20), 1.2
+SHAPES_5, BOUND_5 = [(16, 1000, 20), (64, 100, 512)], 1.5
+
+
+def threads_for(hidden: int) -> int:
+    """The CLI's rule, for both sides: one thread for small matmuls, all cores above."""
+    return 1 if hidden <= 64 else os.cpu_count() or 1
+
+
+# ---- the three implementations of one layer ------------------------------------------------------
+
+class TorchLayer(nn.Module):
+    """torch.nn.LSTM/GRU behind rnncount's layer interface (what Counter and the Trainer call)."""
+
+    compiled = False
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer, self.state_sizes = layer, (layer.hidden_size,)
+
+    def forward(self, x, hx=None, *, lengths=None):
+        assert lengths is None, "the benchmark uses fixed-length data"
+        return self.layer(x, hx)
+
+
+class ReferenceLayer(nn.Module):
+    """The reference loop's cell (nn.Linear maps, one step per Python iteration) as a layer, batch_first."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int):
+        super().__init__()
+        self.kind, self.hidden_size = cell, hidden_size
+        self.cell = (reference_loop.LSTMCell if cell == "lstm" else reference_loop.GRUCell)(input_size, hidden_size)
+
+    def forward(self, x):  # (B, T, I)
+        h = x.new_zeros(x.size(0), self.hidden_size)
+        state, outputs = ((h, h.clone()) if self.kind == "lstm" else h), []
+        for t in range(x.size(1)):
+            state = self.cell(x[:, t], state)
+            outputs.append(state[0] if self.kind == "lstm" else state)
+        return torch.stack(outputs, 1), state
+
+
+def layers(cell: str, input_size: int, hidden: int):
+    """rnncount (compiled steps), torch.nn and the reference loop; the GRU in torch's reset-after form."""
+    if cell == "lstm":
+        ours, theirs = rnncount.LSTM(input_size, hidden, batch_first=True), nn.LSTM(input_size, hidden, batch_first=True)
+    else:
+        ours = rnncount.GRU(input_size, hidden, batch_first=True, reset_after=True)
+        theirs = nn.GRU(input_size, hidden, batch_first=True)
+    ours.load_state_dict(theirs.state_dict())
+    return {"rnncount": ours.compile_steps(), "torch.nn": theirs, "reference": ReferenceLayer(cell, input_size, hidden)}
+
+
+# ---- measuring ---------------------------------------------------------------------------------------
+
+def interleaved(functions: dict, repeats: int, budget: float = 0.5) -> dict[str, float]:
+    """Median seconds per call of each function, the functions taking turns; each warmed up twice first."""
+    calls = {}
+    for name, function in functions.items():
+        function(), function()
+        start = time.perf_counter()
+        function()
+        calls[name] = max(1, int(budget / max(time.perf_counter() - start, 1e-6)))
+    samples = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                function()
+            samples[name].append((time.perf_counter() - start) / calls[name])
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def training_step(layer: nn.Module, x: torch.Tensor):
+    def step():
+        output, _ = layer(x)
+        output.sum().backward()
+    return step
+
+
+def inference(layer: nn.Module, x: torch.Tensor):
+    def run():
+        with torch.no_grad():
+            layer(x)
+    return run
+
+
+def peak_memory(function) -> int:
+    """Peak bytes held by tensors during function() (CPU allocator events recorded by the profiler)."""
+    function()  # compiled already; what is measured is the step, not the compiler
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        function()
+    events = sorted((e for e in prof.events() if e.name == "[memory]"), key=lambda e: e.time_range.start)
+    held = peak = 0
+    for event in events:
+        held += event.cpu_memory_usage
+        peak = max(peak, held)
+    return peak
+
+
+# ---- the targets -------------------------------------------------------------------------------------
+
+def target_1(repeats: int) -> list[dict]:
+    """Seconds per training epoch at the reference settings: the Trainer with rnncount's layer or torch.nn's."""
+    rows = []
+    torch.set_num_threads(1)  # as the CLI does for hidden size 20
+    for cell in ("lstm", "gru"):
+        config = TrainConfig(epochs=10_000)
+        ours = Trainer(ModelConfig(cell=cell), config, compile=True)
+        theirs = Trainer(ModelConfig(cell=cell), config, data=(ours.train_data, ours.test_data))
+        twin = (nn.LSTM if cell == "lstm" else nn.GRU)(1, 20, batch_first=True)
+        theirs.model.rnn = TorchLayer(twin)
+        theirs.optimizer = torch.optim.Adam(theirs.model.parameters(), lr=config.lr, fused=True)
+        ours.train_epoch(), theirs.train_epoch()  # the first epoch compiles
+        times = {"rnncount": [], "torch.nn": []}
+        for _ in range(repeats):
+            times["rnncount"].append(ours.train_epoch().seconds)
+            times["torch.nn"].append(theirs.train_epoch().seconds)
+        medians = {k: statistics.median(v) for k, v in times.items()}
+        rows.append({"target": 1, "case": f"{cell} epoch (B16 T20 H20)", **medians,
+                     "ratio": medians["rnncount"] / medians["torch.nn"], "bound": 1.0,
+                     "note": "rnncount's GRU is reset-before (the counting default), torch.nn.GRU reset-after"})
+    return rows
+
+
+def timed_process(command: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def target_2(repeats: int) -> list[dict]:
+    """The whole main job in a fresh process: rnncount compare (empty and warm compile cache) vs the reference."""
+    cli = [sys.executable, "-m", "rnncount", "compare", "--cells", "lstm,gru", "--force"]
+    reference = [sys.executable, str(HERE / "reference_loop.py")]
+    times = {"cold": [], "warm": [], "reference": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        for repeat in range(repeats):
+            cache = Path(scratch) / f"cache{repeat}"  # a new, empty compile cache for each cold run
+            env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
+            out = ["--out", str(Path(scratch) / "out")]
+            times["cold"].append(timed_process(cli + out, env))
+            times["warm"].append(timed_process(cli + out, env))
+            times["reference"].append(timed_process(reference, dict(os.environ)))
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    return [{"target": 2, "case": f"compare lstm,gru, {cache_state} compile cache", "rnncount": medians[cache_state],
+             "reference": medians["reference"], "ratio": medians[cache_state] / medians["reference"], "bound": bound}
+            for cache_state, bound in (("cold", 0.25), ("warm", 0.1))]
+
+
+def target_3(repeats: int) -> list[dict]:
+    rows = []
+    for (batch, steps, hidden), bound in SHAPES_3:
+        torch.set_num_threads(threads_for(hidden))
+        x = torch.randn(batch, steps, 1)
+        for cell in ("lstm", "gru"):
+            candidates = layers(cell, 1, hidden)
+            seconds = interleaved({name: training_step(layer, x) for name, layer in candidates.items()}, repeats)
+            rows.append({"target": 3, "case": f"{cell} fwd+bwd B{batch} T{steps} H{hidden}", **seconds,
+                         "ratio": seconds["rnncount"] / seconds["torch.nn"], "bound": bound})
+    return rows
+
+
+def target_4(repeats: int) -> list[dict]:
+    batch, steps, hidden = SHAPE_4
+    torch.set_num_threads(threads_for(hidden))
+    x, rows = torch.randn(batch, steps, 1), []
+    for cell in ("lstm", "gru"):
+        seconds = interleaved({name: inference(layer, x) for name, layer in layers(cell, 1, hidden).items()}, repeats)
+        rows.append({"target": 4, "case": f"{cell} no-grad B{batch} T{steps} H{hidden}", **seconds,
+                     "ratio": seconds["rnncount"] / seconds["torch.nn"], "bound": BOUND_4})
+    return rows
+
+
+def target_5(repeats: int) -> list[dict]:
+    rows = []
+    for batch, steps, hidden in SHAPES_5:
+        torch.set_num_threads(threads_for(hidden))
+        x = torch.randn(batch, steps, 1)
+        for cell in ("lstm", "gru"):
+            candidates = layers(cell, 1, hidden)
+            peaks = {name: peak_memory(training_step(layer, x)) / 2**20 for name, layer in candidates.items()}
+            rows.append({"target": 5, "case": f"{cell} step memory (MiB) B{batch} T{steps} H{hidden}", **peaks,
+                         "ratio": peaks["rnncount"] / peaks["torch.nn"], "bound": BOUND_5})
+    return rows
+
+
+TARGETS = {1: target_1, 2: target_2, 3: target_3, 4: target_4, 5: target_5}
+
+
+def table(rows: list[dict]) -> str:
+    def cell(value, unit):
+        if value is None:
+            return ""
+        return f"{value:.1f}" if unit == "MiB" else f"{value:.3g} s" if value >= 1 else f"{value * 1e3:.3g} ms"
+    lines = ["| target | case | rnncount | torch.nn | reference loop | ratio | bound | met |", "|---" * 8 + "|"]
+    for row in rows:
+        unit = "MiB" if row["target"] == 5 else "s"
+        lines.append(f"| {row['target']} | {row['case']} | {cell(row.get('rnncount'), unit)} | "
+                     f"{cell(row.get('torch.nn'), unit)} | {cell(row.get('reference'), unit)} | {row['ratio']:.2f} | "
+                     f"<= {row['bound']} | {'yes' if row['ratio'] <= row['bound'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", default="1,2,3,4,5", help="comma-separated, from 1..5")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per number; the median is kept (3)")
+    parser.add_argument("--job-repeats", type=int, default=1,
+                        help="runs of target 2's whole jobs (1; each repeat takes minutes)")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+               "torch": torch.__version__, "python": platform.python_version(),
+               "load_before": os.getloadavg()}
+    rows = []
+    for number in (int(t) for t in args.targets.split(",")):
+        print(f"target {number} ...", file=sys.stderr, flush=True)
+        rows += TARGETS[number](args.job_repeats if number == 2 else args.repeats)
+        print(table(rows), file=sys.stderr, flush=True)  # so far, in case the run is cut short
+        machine["load_after"] = os.getloadavg()
+        args.out.write_text(json.dumps({"machine": machine, "repeats": args.repeats, "rows": rows}, indent=2) + "\n")
+    print(table(rows))
+    print(f"\n{machine['cores']} cores, torch {machine['torch']}, load average before "
+          f"{machine['load_before'][0]:.2f}, after {machine['load_after'][0]:.2f}; median of {args.repeats} "
+          f"(target 2: of {args.job_repeats})")
+
+
+if __name__ == "__main__":
+    main()
