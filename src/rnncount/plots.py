@@ -79,7 +79,7 @@ def save_inspection(trace, best, path: Path, title: str = "") -> None:
             marked = best is not None and best.state == name and best.unit == unit
             lines.plot(steps, values[:, unit].numpy(), linewidth=2.5 if marked else 0.8, alpha=1 if marked else 0.5,
                        color="black" if marked else None, zorder=3 if marked else 2,
-                       label=f"unit {unit}: r = {best.correlation:.4f}" if marked else None)
+                       label=f"unit {unit}: r = {best.correlation:.6f}" if marked else None)
             if marked:
                 axes[0][column].axhline(unit, color="black", linewidth=1)
         count_axes = lines.twinx()
