@@ -110,13 +110,17 @@ def test_generalization_equals_evaluate_at_each_length(tiny):
 
 def test_compare_test_lengths_adds_rows(tmp_path):
     out = tmp_path / "cmp"
-    result = rnncount("compare", "--cells", "lstm,rnn", "--epochs", "1", *TINY, "--test-lengths", "16,40",
-                      "--out", out)
+    result = rnncount("compare", "--cells", "lstm,gru,rnn", "--epochs", "1", *TINY, "--test-lengths", "16,40",
+                      "--train-samples", "64", "--recipe", "generalize", "--out", out)
     assert result.returncode == 0, result.stderr
     assert "| accuracy at length 16 |" in result.stdout and "| accuracy at length 40 |" in result.stdout
     report = json.loads((out / "metrics.json").read_text())
     assert [r["length"] for r in report["cells"]["rnn"]["lengths"]] == [16, 40]
     assert "accuracy at length 40" in (out / "summary.md").read_text()
+    configs = {cell: torch.load(out / cell / "model.pt", weights_only=True)["model_config"]
+               for cell in ("lstm", "gru", "rnn")}  # the recipe's settings for each cell
+    assert configs["lstm"]["readout"] == "c" and configs["gru"]["readout"] == "h"
+    assert configs["rnn"]["nonlinearity"] == "relu"
 
 
 def test_inspect_writes_a_png_of_the_right_size(tiny, tmp_path):
