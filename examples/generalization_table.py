@@ -4,7 +4,8 @@
 
 Reads OUT/RECIPE/CELL-seedS/generalization.json; prints one row per cell and recipe, one column per
 length, each cell holding the exact-count accuracy of every seed (seed 0 / 1 / 2), and the number of
-seeds that meet the issue's targets (>= 0.99 at 40, >= 0.95 at 200, >= 0.90 at 1000, 1.0 at 20).
+seeds that meet the issue's targets (>= 0.99 at 40, >= 0.95 at 200, >= 0.90 at 1000, 1.0 at 20);
+then the median MAE over the seeds.
 """
 
 import argparse
@@ -37,6 +38,12 @@ def main() -> None:
         print(f"| {cell} | {recipe} | " + " | ".join(" / ".join(f"{a:.3f}" for a in by_length[n]) for n in lengths)
               + f" | {met}/{len(seeds)} |")
         curves[f"{cell}, {recipe}"] = [{"length": n, "accuracy": statistics.mean(by_length[n])} for n in lengths]
+    print("\n| cell | recipe | " + " | ".join(f"MAE at {n}" for n in lengths) + " |")
+    print("|---" * (len(lengths) + 2) + "|")
+    for recipe, cell in sorted(runs, key=lambda k: (ORDER.index(k[1]), k[0] != "reference", k[0])):
+        seeds = runs[recipe, cell]
+        maes = [statistics.median(next(r["mae"] for r in seeds[s] if r["length"] == n) for s in seeds) for n in lengths]
+        print(f"| {cell} | {recipe} | " + " | ".join(f"{m:.3g}" for m in maes) + " |")
     if args.plot:
         from rnncount.plots import save_generalization
         save_generalization(curves, args.plot, trained_length=20)
