@@ -6,7 +6,7 @@
 # RECIPES, CELLS, SEEDS (environment) choose a part of the grid, e.g. RECIPES=reference CELLS=gru.
 set -e
 OUT=${OUT:-${1:-runs/generalization}}
-RECIPES=${RECIPES:-"generalize reference varlen"}
+RECIPES=${RECIPES:-"reference generalize"}
 CELLS=${CELLS:-"lstm rnn gru"}
 SEEDS=${SEEDS:-"0 1 2"}
 RNNCOUNT=${RNNCOUNT:-rnncount}
