@@ -35,6 +35,15 @@ def save_checkpoint(path: Path, trainer: Trainer) -> None:
     write_atomically(path, lambda file: torch.save(payload, file))
 
 
+def save_model(path: Path, model: Counter, note: str = "") -> None:
+    """A model file for a model that was not trained here (rnncount.handmade): weights and config, no
+    optimizer or metrics, so predict, evaluate, generalize and inspect read it and --resume refuses it."""
+    payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__),
+               "model_config": model.config.to_dict(), "model": model.state_dict(), "epoch": 0, "metrics": [],
+               "note": note}
+    write_atomically(path, lambda file: torch.save(payload, file))
+
+
 def save_metrics(path: Path, trainer: Trainer) -> None:
     """metrics.json: {"config": {...}, "epochs": [{"epoch": 1, "train_loss": ..., ...}, ...]}."""
     report = {"config": {**trainer.model_config.to_dict(), **trainer.train_config.to_dict()},

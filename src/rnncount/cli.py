@@ -1,4 +1,4 @@
-"""The command line: rnncount train | compare | predict | evaluate.
+"""The command line: rnncount train | compare | sweep | predict | evaluate | generalize | handmade | inspect.
 
 Flow: arguments -> ModelConfig + TrainConfig -> Trainer -> model.pt, metrics.json -> report.
 Every user error ends with one line on stderr and exit code 2, never a traceback.
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, sweep
+from . import __version__, generalize, sweep
 from .checkpoint import CheckpointError, load_model, load_trainer, train_with_checkpoints
 from .data import counting_data, encode
 from .distributed import World, join_world, leave_world, resolve_device
 from .files import write_atomically
-from .model import CELLS, ModelConfig
+from .init import SCHEMES
+from .model import CELLS, READOUTS, ModelConfig
 from .train import NonFiniteError, TrainConfig, Trainer, evaluate, format_epoch, make_datasets
 
 
@@ -52,6 +53,23 @@ def seed_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"must be in [0, 2**63), got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not abs(value) < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
     return value
 
 
@@ -122,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--num-layers", type=positive_int, help="stacked layers (1)")
     group.add_argument("--reset-after", action="store_true", default=None,
                        help="GRU in torch.nn.GRU's reset-after form (default: the reference's reset-before)")
-    group.add_argument("--init", choices=("reference", "torch", "orthogonal"), help="initialisation (reference)")
+    group.add_argument("--init", choices=SCHEMES, help="initialisation (reference)")
     group.add_argument("--recurrent-dropout", type=probability, metavar="P",
                        help="drop h_{t-1} in the recurrent matmuls, one mask per sequence (0)")
     group.add_argument("--zoneout", type=probability, metavar="P",
@@ -138,6 +156,22 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--clip-grad-norm", type=positive_float, metavar="X",
                        help="rescale gradients whose total norm exceeds X (off)")
     group.add_argument("--device", default="auto", help=DEVICE_HELP)
+    beyond = training.add_argument_group("counting beyond the training length (see README)")
+    beyond.add_argument("--recipe", choices=list(generalize.RECIPES),
+                        help="a bundle of the settings below, per cell; typed flags override it (reference). "
+                             + "; ".join(f"{name}: {text}" for name, text in generalize.RECIPE_HELP.items()))
+    beyond.add_argument("--readout", choices=READOUTS, help="the head reads h_T, or the LSTM's cell state c_T (h)")
+    beyond.add_argument("--forget-bias", type=finite_float, metavar="B", help="LSTM forget-gate bias at init (the "
+                                                                               "--init scheme's)")
+    beyond.add_argument("--nonlinearity", choices=("tanh", "relu"), help="the RNN's activation (tanh)")
+    beyond.add_argument("--step-loss", type=nonnegative_float, metavar="W",
+                        help="add W times the running count's MSE at every step to the loss (0)")
+    beyond.add_argument("--lr-end", type=positive_float, metavar="LR",
+                        help="decay the learning rate along a cosine to LR over the epochs (off)")
+    beyond.add_argument("--curriculum", type=int, metavar="N", help="over the first N epochs, grow the longest "
+                                                                    "training length from --min-length (0)")
+    beyond.add_argument("--recurrent-decay", type=nonnegative_float, metavar="D",
+                        help="shrink W_hh by lr*D after every step, decoupled weight decay (0)")
     output = training.add_argument_group("output")
     output.add_argument("--out", type=Path, help="output folder (default: runs/COMMAND-TIME)")
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
@@ -158,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                                               "save a learning-curve plot and the metrics.")
     compare.add_argument("--cells", type=cell_list, default=["lstm", "gru", "rnn"],
                          help=f"comma-separated, from {', '.join(CELLS)} (lstm,gru,rnn)")
+    compare.add_argument("--test-lengths", type=int_list, metavar="L,L,...",
+                         help="also score each trained cell at these lengths (e.g. 40,100,1000)")
 
     sweep = commands.add_parser("sweep", parents=[training], help="a grid of runs in parallel processes",
                                 description="Train every combination of cells, hidden sizes, lengths and seeds in "
@@ -181,6 +217,35 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--samples", type=positive_int, default=1000, help="sequences (1000)")
     evaluate_.add_argument("--seed", type=seed_int, default=12345, help="seed of the fresh data (12345)")
     evaluate_.add_argument("--device", default="auto", help=DEVICE_HELP)
+
+    lengths_help = f"comma-separated ({','.join(map(str, generalize.DEFAULT_LENGTHS))})"
+    generalize_ = commands.add_parser("generalize", help="accuracy and MAE at many lengths: a table, JSON, a plot",
+                                      description="Score a trained model on fresh data at each length; print the "
+                                                  "table, save generalization.json, .md and .png.")
+    generalize_.add_argument("--model", type=Path, required=True, help="a model.pt written by train")
+    generalize_.add_argument("--lengths", type=int_list, default=list(generalize.DEFAULT_LENGTHS), help=lengths_help)
+    generalize_.add_argument("--samples", type=positive_int, default=1000, help="sequences per length (1000)")
+    generalize_.add_argument("--seed", type=seed_int, default=12345, help="seed of the fresh data (12345)")
+    generalize_.add_argument("--out", type=Path, help="folder for the files (the model's)")
+    generalize_.add_argument("--device", default="auto", help=DEVICE_HELP)
+
+    handmade = commands.add_parser("handmade", help="an LSTM set by hand to count exactly, to any length",
+                                   description="Build the hand-set counting LSTM (rnncount.handmade), score it at "
+                                               "each length, and save it as a model file with --out.")
+    handmade.add_argument("--lengths", type=int_list, default=[20, 1000, 10000], help="comma-separated (20,1000,10000)")
+    handmade.add_argument("--samples", type=positive_int, default=100, help="sequences per length (100)")
+    handmade.add_argument("--seed", type=seed_int, default=12345, help="seed of the fresh data (12345)")
+    handmade.add_argument("--out", type=Path, help="save DIR/model.pt, for predict, generalize and inspect")
+    handmade.add_argument("--force", action="store_true", help="replace DIR/model.pt")
+
+    inspect = commands.add_parser("inspect", help="every unit's h_t and c_t over one sequence, as a PNG",
+                                  description="Run a model over one sequence; plot every unit's h_t and c_t "
+                                              "(heatmaps and lines), mark the unit that tracks the running count "
+                                              "best and print that correlation.")
+    inspect.add_argument("--model", type=Path, required=True, help="a model.pt written by train or handmade")
+    inspect.add_argument("--out", type=Path, help="the PNG to write (DIR/inspect.png beside the model)")
+    inspect.add_argument("--device", default="auto", help=DEVICE_HELP)
+    inspect.add_argument("sequence", metavar="SEQUENCE", help="e.g. 0110100; '-' reads it from stdin")
     return parser
 
 
@@ -189,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     echo = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 reports what every rank meets
     try:
         return {"train": run_train, "compare": run_compare, "sweep": run_sweep, "predict": run_predict,
-                "evaluate": run_evaluate}[args.command](args)
+                "evaluate": run_evaluate, "generalize": run_generalize, "handmade": run_handmade,
+                "inspect": run_inspect}[args.command](args)
     except (UsageError, CheckpointError) as error:
         if echo:
             print(f"rnncount {args.command}: error: {error}", file=sys.stderr)
@@ -220,11 +286,13 @@ def main(argv: list[str] | None = None) -> int:
 # ---- configuration ------------------------------------------------------------------------------
 
 def configs_from(args: argparse.Namespace, cell: str) -> tuple[ModelConfig, TrainConfig]:
-    """The typed flags over the reference defaults."""
+    """The typed flags over the recipe's settings for this cell, over the reference defaults."""
     def given(cls) -> dict:
         return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
     try:
-        return ModelConfig(**{**given(ModelConfig), "cell": cell}), TrainConfig(**given(TrainConfig))
+        model, train = generalize.split_settings(generalize.recipe_settings(args.recipe or "reference", cell))
+        return (ModelConfig(**{**model, **given(ModelConfig), "cell": cell}),
+                TrainConfig(**{**train, **given(TrainConfig)}))
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
 
@@ -327,28 +395,36 @@ def run_compare(args: argparse.Namespace) -> int:
     world, device = start(args)
     out = prepare_out_once(args, "compare", world)
     train_config = configs[args.cells[0]][1]
-    data = make_datasets(train_config)  # the same data for every cell
-    histories = {}
-    for cell, (model_config, _) in configs.items():
+    data = make_datasets(train_config)  # the same data for every cell (a recipe may change the rest per cell)
+    histories, lengths = {}, {}
+    for cell, (model_config, cell_train_config) in configs.items():
         if world.is_main:
             print(f"== {cell} ==", flush=True)
             (out / cell).mkdir(exist_ok=True)
         set_threads(args, model_config.hidden_size)
-        trainer = Trainer(model_config, train_config, data, device=device, world=world)
+        trainer = Trainer(model_config, cell_train_config, data, device=device, world=world)
         set_compile(args, trainer)
         fit(trainer, out / cell)
         histories[cell] = [m.to_dict() for m in trainer.history]
+        if args.test_lengths and world.is_main:
+            lengths[cell] = generalize.generalization(trainer.model, args.test_lengths, device=device)
     if world.is_main:
         report_comparison(histories, out, {**configs[args.cells[0]][0].to_dict(), "cells": args.cells,
-                                           **train_config.to_dict()})
+                                           **train_config.to_dict()}, lengths)
     return 0
 
 
-def report_comparison(histories: dict[str, list[dict]], out: Path, config: dict) -> None:
-    """Print the table; save it, the metrics and the learning curves."""
+def report_comparison(histories: dict[str, list[dict]], out: Path, config: dict,
+                      lengths: dict[str, list[dict]] | None = None) -> None:
+    """Print the table (with each cell's accuracy at other lengths, if scored); save it, the metrics and the
+    learning curves."""
     table = comparison_table(histories)
+    for index, row in enumerate(next(iter(lengths.values())) if lengths else []):
+        table += f"\n| accuracy at length {row['length']} | " + " | ".join(
+            f"{lengths[cell][index]['accuracy']:.3f}" for cell in histories) + " |"
     print(table)
-    report = {"config": config, "cells": {cell: {"epochs": epochs} for cell, epochs in histories.items()}}
+    report = {"config": config, "cells": {cell: {"epochs": epochs, **({"lengths": lengths[cell]} if lengths else {})}
+                                          for cell, epochs in histories.items()}}
     write_atomically(out / "metrics.json", lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
     write_atomically(out / "summary.md", lambda f: f.write((table + "\n").encode()))
     saved = f"the table to {out / 'summary.md'}, the metrics to {out / 'metrics.json'}"
@@ -362,6 +438,8 @@ def report_comparison(histories: dict[str, list[dict]], out: Path, config: dict)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    if args.recipe not in (None, "reference") and len(args.cells) > 1:
+        raise UsageError("--recipe in a sweep takes one cell (its settings differ per cell): run a sweep per cell")
     model_config, train_config = configs_from(args, args.cells[0])
     runs = sweep.grid(model_config, train_config, args.cells, args.hidden_sizes or [model_config.hidden_size],
                       args.lengths or [train_config.length], args.seeds)
@@ -456,11 +534,99 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     model, payload, device = model_on_device(args)
-    length = args.length or payload["train_config"]["length"]
+    length = args.length or (payload.get("train_config") or {}).get("length", 20)  # a handmade model has none
     data = counting_data(args.samples, length, torch.Generator().manual_seed(args.seed)).to(device)
     result = evaluate(model, data)
     print(f"Length {length}, {args.samples} samples (seed {args.seed}): Loss: {result['loss']:.4f}; "
           f"Accuracy: {result['accuracy']:.4f}; MAE: {result['mae']:.4f}")
+    return 0
+
+
+def run_generalize(args: argparse.Namespace) -> int:
+    model, payload, device = model_on_device(args)
+    out = args.out or args.model.parent
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot write to --out {out}: {error.strerror or error}") from None
+    if not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    rows = generalize.generalization(model, args.lengths, args.samples, args.seed, device)
+    trained = payload.get("train_config", {}).get("length")
+    label = f"{payload['model_config']['cell']} ({args.model})"
+    table = ("| length | accuracy | MAE | loss |\n|---|---|---|---|\n"
+             + "\n".join(f"| {r['length']} | {r['accuracy']:.3f} | {r['mae']:.3f} | {r['loss']:.4g} |" for r in rows))
+    origin = f"trained on length {trained}" if trained else payload.get("note") or "not trained here"
+    print(f"{label}, {origin}; {args.samples} samples per length (seed {args.seed})")
+    print(table)
+    report = {"model": str(args.model), "model_config": payload["model_config"],
+              "train_config": payload.get("train_config"), "samples": args.samples, "seed": args.seed,
+              "lengths": rows}
+    write_atomically(out / "generalization.json", lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
+    write_atomically(out / "generalization.md", lambda f: f.write((table + "\n").encode()))
+    saved = f"the table to {out / 'generalization.md'}, the results to {out / 'generalization.json'}"
+    try:
+        from .plots import save_generalization
+        save_generalization({payload["model_config"]["cell"]: rows}, out / "generalization.png", trained)
+        saved += f", the plot to {out / 'generalization.png'}"
+    except RuntimeError as error:
+        print(f"rnncount generalize: no plot: {error}", file=sys.stderr)
+    print(f"Saved {saved}")
+    return 0
+
+
+def run_handmade(args: argparse.Namespace) -> int:
+    from .checkpoint import save_model
+    from .handmade import SATURATION, handmade_lstm
+    model = handmade_lstm()
+    if args.out is not None:
+        path = args.out / "model.pt"
+        if path.exists() and not args.force:
+            raise UsageError(f"{path} exists; choose another --out or pass --force")
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot write to --out {args.out}: {error.strerror or error}") from None
+    print(f"One LSTM unit, W_hh = 0: i = f = sigmoid({SATURATION:g}) = 1, g = tanh({SATURATION:g} x) = x, "
+          "c_t = c_(t-1) + x_t, count = c_T")
+    rows = generalize.generalization(model, args.lengths, args.samples, args.seed)
+    print("| length | accuracy | MAE |\n|---|---|---|")
+    for row in rows:
+        print(f"| {row['length']} | {row['accuracy']:.3f} | {row['mae']:.3g} |")
+    if args.out is not None:
+        save_model(args.out / "model.pt", model, note="set by hand (rnncount.handmade), not trained")
+        print(f"Saved the model to {args.out / 'model.pt'}")
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from .inspection import best_unit, run_trace
+    model, payload, _ = model_on_device(args)
+    (sequence,) = read_sequences([args.sequence])[:1]
+    try:
+        trace = run_trace(model, sequence)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    out = args.out or args.model.parent / "inspect.png"
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give the PNG's path")
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write to --out {out}: folder {out.parent} does not exist")
+    best = best_unit(trace)
+    config = payload["model_config"]
+    print(f"{config['cell']}, {config['hidden_size']} units, readout {config.get('readout', 'h')}: "
+          f"predicts {trace.prediction[-1].item():.4f} for {trace.count[-1].item():.0f} 1s in {len(sequence)} steps")
+    if best is None:
+        print("No unit correlates with the running count here (the count or every unit is constant)")
+    else:
+        print(f"Best counting unit: {best.state}[{best.unit}], correlation with the running count "
+              f"r = {best.correlation:.6f}")
+    from .plots import save_inspection
+    try:
+        save_inspection(trace, best, out, title=f"{config['cell']} from {args.model}")
+    except RuntimeError as error:
+        raise UsageError(str(error)) from None
+    print(f"Saved the picture to {out}")
     return 0
 
 

@@ -6,6 +6,8 @@
                   GRU, RNN: nn.Linear's default for each map, k = 1/sqrt(fan_in)
                   (fan_in = input_size for W_ih, b_ih; the recurrent width for W_hh, b_hh)
     orthogonal  torch's default, then each gate's block of W_hh made orthogonal
+    identity    torch's default, then each gate's block of W_hh the identity and every bias 0
+                (the IRNN of Le et al. 2015: a ReLU RNN that starts out adding its inputs up)
 
 `forget_bias` (LSTM only) then sets the forget gate's total bias, b_if + b_hf, to that value
 (b_if = value, b_hf = 0), as Jozefowicz et al. 2015 and Keras' unit_forget_bias do.
@@ -23,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-SCHEMES = ("torch", "reference", "orthogonal")
+SCHEMES = ("torch", "reference", "orthogonal", "identity")
 
 
 def initialize_(cell: nn.Module, scheme: str = "torch", forget_bias: float | None = None) -> None:
@@ -62,6 +64,12 @@ def initialize_(cell: nn.Module, scheme: str = "torch", forget_bias: float | Non
                 p.zero_()
             elif name not in torch_names:  # peephole weights
                 p.uniform_(-k, k)
+        if scheme == "identity":
+            for block in cell.weight_hh.split(hidden, dim=0):  # (H, H_in) per gate
+                nn.init.eye_(block)
+            for bias in (cell.bias_ih, cell.bias_hh):
+                if bias is not None:
+                    bias.zero_()
         if forget_bias is not None:
             if cell.forget_gate is None:
                 raise ValueError(f"forget_bias applies to LSTM cells only, not {type(cell).__name__}")

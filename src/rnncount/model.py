@@ -3,6 +3,9 @@
     h_T  = layer(x_1 .. x_T)          the last step's hidden state (each sequence's own last step)
     ŷ    = w · h_T + b                one output, the count
 
+readout="c" (LSTM only) reads the cell state instead, ŷ = w · c_T + b: c is not squashed by a tanh,
+so it can hold a count of any size (see rnncount.handmade). every_step=True gives ŷ_t for every t.
+
 Defaults reproduce the counting reference: its reset-before GRU (torch.nn.GRU is reset-after:
 pass reset_after=True for that form) and its initialisation for each cell (rnncount.init).
 A cell name picks a layer and its variant switches (VARIANTS); recurrent_dropout and zoneout
@@ -28,6 +31,7 @@ VARIANTS = {  # cell name -> the layer and its switches (rnncount.cells)
     "layernorm-gru": (GRU, {"layer_norm": True}),
 }
 CELLS = tuple(VARIANTS)
+READOUTS = ("h", "c")
 
 
 @dataclass
@@ -42,10 +46,16 @@ class ModelConfig:
     init: str = "reference"  # see rnncount.init
     recurrent_dropout: float = 0.0  # Gal & Ghahramani's, one mask per sequence (training only)
     zoneout: float = 0.0  # Krueger et al.'s, on h (and c)
+    forget_bias: float | None = None  # LSTM only: the forget gate's initial bias (None: the init scheme's)
+    readout: str = "h"  # what the head reads: "h" (h_T, the reference) or "c" (LSTM only: the cell state c_T)
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+        if VARIANTS[self.cell][0] is not LSTM and (self.readout == "c" or self.forget_bias is not None):
+            raise ValueError(f"readout='c' and forget_bias apply to the LSTM only (and its variants), not the {self.cell}")
         check_positive_int("hidden_size", self.hidden_size)
         check_positive_int("num_layers", self.num_layers)
         check_probability("recurrent_dropout", self.recurrent_dropout)
@@ -60,6 +70,8 @@ def make_layer(config: ModelConfig, input_size: int = 1) -> RecurrentLayer:
     layer, switches = VARIANTS[config.cell]
     options = dict(num_layers=config.num_layers, batch_first=True, init=config.init,
                    recurrent_dropout=config.recurrent_dropout, zoneout=config.zoneout, **switches)
+    if layer is LSTM:
+        options["forget_bias"] = config.forget_bias
     if layer is GRU:
         options["reset_after"] = config.reset_after
     if layer is RNN:
@@ -81,8 +93,20 @@ class Counter(nn.Module):
         self.rnn = make_layer(self.config)
         self.head = nn.Linear(self.rnn.state_sizes[0], 1)  # nn.Linear's default init, as in the reference
 
-    def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """inputs (B, T, 1), lengths (B,) or None when all are T -> (B,) predicted counts."""
+    def forward(self, inputs: Tensor, lengths: Tensor | None = None, every_step: bool = False) -> Tensor:
+        """inputs (B, T, 1), lengths (B,) or None when all are T -> (B,) predicted counts.
+
+        every_step=True -> (B, T): the count predicted after each step (zeros past a sequence's end).
+        """
+        if every_step:
+            return self.head(self.features(inputs, lengths)).squeeze(-1)  # (B, T, H) -> (B, T)
         _, state = self.rnn(inputs, lengths=lengths)
-        h_n = state[0] if isinstance(state, tuple) else state  # (L, B, H)
-        return self.head(h_n[-1]).squeeze(-1)  # last layer's h_T: (B, H) -> (B,)
+        state = state if isinstance(state, tuple) else (state,)  # (h_n,) or (h_n, c_n), each (L, B, H)
+        read = state[1] if self.config.readout == "c" else state[0]
+        return self.head(read[-1]).squeeze(-1)  # last layer's h_T (or c_T): (B, H) -> (B,)
+
+    def features(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """What the head reads at every step: the last layer's h_t (or c_t), (B, T, H), zeros past the end."""
+        if self.config.readout == "c":
+            return self.rnn(inputs, lengths=lengths, return_cell_states=True)[2]
+        return self.rnn(inputs, lengths=lengths)[0]

@@ -10,6 +10,7 @@ and the shuffling (its own generator); the same seed on the same machine gives t
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -38,6 +39,12 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     clip_grad_norm: float | None = None  # rescale gradients whose total norm exceeds this
+    # Beyond the reference (see rnncount.generalize); the defaults leave the reference's training as it is.
+    step_loss: float = 0.0  # weight of the running count's MSE at every step, added to the final count's MSE
+    lr_end: float | None = None  # cosine decay of the learning rate from lr to lr_end over all epochs
+    curriculum: int = 0  # epochs over which the longest training sequence grows from min_length to length
+    recurrent_decay: float = 0.0  # shrink the recurrent weights W_hh by lr * this after every step (decoupled)
+    recipe: str = "reference"  # the name of the recipe these settings started from (rnncount.generalize)
 
     def __post_init__(self):
         for name in ("length", "train_samples", "test_samples", "batch_size", "epochs"):
@@ -52,6 +59,18 @@ class TrainConfig:
             raise ValueError(f"clip_grad_norm must be a finite number > 0, got {self.clip_grad_norm}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed}")
+        if isinstance(self.step_loss, bool) or not isinstance(self.step_loss, (int, float)) or not (
+                0 <= self.step_loss < float("inf")):
+            raise ValueError(f"step_loss must be a finite number >= 0, got {self.step_loss}")
+        if isinstance(self.recurrent_decay, bool) or not isinstance(self.recurrent_decay, (int, float)) or not (
+                0 <= self.recurrent_decay < float("inf")):
+            raise ValueError(f"recurrent_decay must be a finite number >= 0, got {self.recurrent_decay}")
+        if self.lr_end is not None and not 0 < self.lr_end <= self.lr:
+            raise ValueError(f"lr_end must be a number in (0, lr={self.lr}], got {self.lr_end}")
+        if isinstance(self.curriculum, bool) or not isinstance(self.curriculum, int) or self.curriculum < 0:
+            raise ValueError(f"curriculum must be an int >= 0, got {self.curriculum}")
+        if self.curriculum and self.min_length is None:
+            raise ValueError("curriculum needs variable training lengths: set min_length")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,15 +151,27 @@ class Trainer:
         config, data, world = self.train_config, self.train_data, self.world
         start = time.perf_counter()
         self.network.train()
-        batches = torch.randperm(len(data), generator=self.shuffle).split(config.batch_size)
         epoch = len(self.history) + 1
+        order = torch.randperm(len(data), generator=self.shuffle)
+        if epoch <= config.curriculum:  # only the sequences up to this epoch's longest length
+            longest = config.min_length + math.ceil((config.length - config.min_length) * epoch / config.curriculum)
+            order = order[data.lengths[order] <= longest]
+        batches = order.split(config.batch_size)
+        seen = max(len(order), 1)
         totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # squared error, correct
         for number, index in enumerate(_progress(batches, f"Epoch {epoch}/{config.epochs}", progress), 1):
             share = world.share(index)  # this process's part of the global batch
             inputs, counts, lengths = data.batch(share.to(self.device))
-            predictions = self.network(inputs, lengths)
+            if config.lr_end is not None:
+                self._set_lr((epoch - 1 + (number - 1) / len(batches)) / config.epochs)
+            if config.step_loss:
+                predictions, step_squared = _every_step(self.network, inputs, lengths)
+            else:
+                predictions = self.network(inputs, lengths)
             squared = F.mse_loss(predictions, counts, reduction="sum")
             loss = squared / (len(index) / world.size)  # DDP averages over ranks: the global batch's MSE
+            if config.step_loss:
+                loss = loss + config.step_loss * step_squared / (len(index) / world.size)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             where = f"epoch {epoch}, batch {number} of {len(batches)}"
@@ -150,14 +181,34 @@ class Trainer:
             if not torch.isfinite(norm):
                 raise NonFiniteError(f"training diverged: the gradients' norm is {norm.item()} at {where}")
             self.optimizer.step()
+            if config.recurrent_decay:
+                self._decay_recurrent_weights()
             totals += torch.stack([squared.detach(), (predictions.detach().round() == counts).sum()]).double()
-        squared, correct = (world.sum(totals) / len(data)).tolist()
+        squared, correct = (world.sum(totals) / seen).tolist()
         with eager(self.model.rnn):  # one test pass: compiling it would cost more than it saves
             test = evaluate(self.model, self.test_data, world=world)
         metrics = EpochMetrics(epoch, squared, correct, test["loss"], test["accuracy"], test["mae"],
                                time.perf_counter() - start)
         self.history.append(metrics)
         return metrics
+
+    @torch.no_grad()
+    def _decay_recurrent_weights(self) -> None:
+        """W_hh <- (1 - lr * recurrent_decay) W_hh (decoupled weight decay, Loshchilov & Hutter 2019).
+
+        A counter needs no recurrence but its own cell's self-loop: the less the gates see of h, the
+        less they change as the count outgrows the lengths seen in training.
+        """
+        shrink = 1 - self.optimizer.param_groups[0]["lr"] * self.train_config.recurrent_decay
+        for cell in self.model.rnn.cells:
+            cell.weight_hh.mul_(max(shrink, 0.0))
+
+    def _set_lr(self, progress: float) -> None:
+        """Cosine decay: lr at progress 0 (the first batch), lr_end at 1 (after the last)."""
+        config = self.train_config
+        lr = config.lr_end + (config.lr - config.lr_end) * (1 + math.cos(math.pi * progress)) / 2
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def _clip_gradients(self) -> Tensor:
         """The gradients' total norm, after rescaling them to at most clip_grad_norm if that is set."""
@@ -183,6 +234,28 @@ class Trainer:
         self.shuffle.set_state(state["rng"]["shuffle"])
         torch.set_rng_state(state["rng"]["torch"])
         self.history = [EpochMetrics(**m) for m in state["metrics"]]
+
+
+def _every_step(network: nn.Module, inputs: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The final predictions (B,) and the summed per-sequence MSE of the running count over each one's steps.
+
+    A counter that is right after every prefix must add exactly 1 for a 1 and 0 for a 0, whatever it
+    has counted so far: the loss favours exact counters over ones fitted to the final count alone.
+    """
+    steps = network(inputs, lengths, every_step=True)  # (B, T), the count predicted after each step
+    running = inputs.squeeze(-1).cumsum(dim=1)  # (B, T), the true count after each step
+    length = inputs.size(1)
+    if lengths is None:
+        inside = torch.ones_like(running, dtype=torch.bool)
+        last = steps[:, -1]
+        per_sequence = torch.full((inputs.size(0),), float(length), device=inputs.device)
+    else:
+        lengths = lengths.to(inputs.device)
+        inside = torch.arange(length, device=inputs.device)[None, :] < lengths[:, None]  # (B, T)
+        last = steps.gather(1, (lengths - 1)[:, None]).squeeze(1)
+        per_sequence = lengths.to(steps.dtype)
+    errors = ((steps - running) ** 2 * inside).sum(dim=1) / per_sequence  # (B,), each sequence's mean
+    return last, errors.sum()
 
 
 def format_epoch(metrics: EpochMetrics, epochs: int) -> str:
