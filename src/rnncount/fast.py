@@ -9,8 +9,8 @@ A new batch size (a partial last batch) costs one recompile, after which torch.c
 batch size as dynamic.
 
 There is no second copy of the gate equations: what is compiled is `cell.step`, read from cells.py.
-Turn it on per layer with `layer.compile_steps()` (the CLI does so for runs long enough to repay
-the compile; `--no-compile` turns it off). Where compiling fails (no C compiler, an unsupported
+Turn it on per layer with `layer.compile_steps()` (the CLI with `--compile`; off by default, since a
+cold compile costs more than it saves in a short run). Where compiling fails (no C compiler, an unsupported
 platform) the first call prints one line to stderr and everything runs eagerly from then on.
 """
 
