@@ -251,3 +251,9 @@ def test_curriculum_starts_with_the_short_sequences():
     seen = torch.cat(shown)
     assert trainer.train_data.lengths[seen].max() <= 1 + 2  # epoch 1 of 4: lengths up to 1 + ceil(7/4)
     assert len(seen) == int((trainer.train_data.lengths <= 3).sum())
+
+
+def test_a_variant_gets_its_familys_recipe():
+    assert recipe_settings("generalize", "peephole-lstm") == recipe_settings("generalize", "lstm")
+    assert recipe_settings("generalize", "layernorm-gru") == recipe_settings("generalize", "gru")
+    assert recipe_settings("generalize", "peephole-lstm")["readout"] == "c"

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .data import counting_data
-from .model import ModelConfig
+from .model import ModelConfig, family
 from .train import TrainConfig, evaluate
 
 DEFAULT_LENGTHS = (20, 40, 100, 200, 1000)
@@ -45,10 +45,10 @@ RECIPE_HELP = {
 
 
 def recipe_settings(recipe: str, cell: str) -> dict:
-    """The settings a recipe gives a cell, as ModelConfig and TrainConfig field names."""
+    """The settings a recipe gives a cell (a variant gets its family's), as ModelConfig and TrainConfig names."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-    return {**RECIPES[recipe].get("all", {}), **RECIPES[recipe].get(cell, {})}
+    return {**RECIPES[recipe].get("all", {}), **RECIPES[recipe].get(family(cell), {})}
 
 
 def split_settings(settings: dict) -> tuple[dict, dict]:

@@ -31,6 +31,11 @@ VARIANTS = {  # cell name -> the layer and its switches (rnncount.cells)
     "layernorm-gru": (GRU, {"layer_norm": True}),
 }
 CELLS = tuple(VARIANTS)
+
+
+def family(cell: str) -> str:
+    """The plain cell a name builds on: 'peephole-lstm' -> 'lstm', 'layernorm-gru' -> 'gru'."""
+    return VARIANTS[cell][0].__name__.lower()
 READOUTS = ("h", "c")
 
 
