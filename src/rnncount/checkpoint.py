@@ -10,14 +10,13 @@ No code is unpickled on loading: weights_only=True refuses any pickle that would
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 
 import torch
 
 from .distributed import World
-from .files import write_atomically
+from .files import write_atomically, write_json_atomically
 from .model import Counter, ModelConfig
 from .train import NonFiniteError, TrainConfig, Trainer
 
@@ -28,27 +27,29 @@ class CheckpointError(ValueError):
     """A model file that is missing, unreadable, not rnncount's, or of another configuration."""
 
 
+def _save(path: Path, payload: dict) -> None:
+    """A model file: the format marker and versions, then `payload`, written atomically."""
+    stamped = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__), **payload}
+    write_atomically(path, lambda file: torch.save(stamped, file))
+
+
 def save_checkpoint(path: Path, trainer: Trainer) -> None:
-    payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__),
-               "model_config": trainer.model_config.to_dict(), "train_config": trainer.train_config.to_dict(),
-               **trainer.state_dict()}
-    write_atomically(path, lambda file: torch.save(payload, file))
+    _save(path, {"model_config": trainer.model_config.to_dict(), "train_config": trainer.train_config.to_dict(),
+                 **trainer.state_dict()})
 
 
 def save_model(path: Path, model: Counter, note: str = "") -> None:
     """A model file for a model that was not trained here (rnncount.handmade): weights and config, no
     optimizer or metrics, so predict, evaluate, generalize and inspect read it and --resume refuses it."""
-    payload = {"format": FORMAT, "version": VERSION, "torch_version": str(torch.__version__),
-               "model_config": model.config.to_dict(), "model": model.state_dict(), "epoch": 0, "metrics": [],
-               "note": note}
-    write_atomically(path, lambda file: torch.save(payload, file))
+    _save(path, {"model_config": model.config.to_dict(), "model": model.state_dict(), "epoch": 0, "metrics": [],
+                 "note": note})
 
 
 def save_metrics(path: Path, trainer: Trainer) -> None:
     """metrics.json: {"config": {...}, "epochs": [{"epoch": 1, "train_loss": ..., ...}, ...]}."""
     report = {"config": {**trainer.model_config.to_dict(), **trainer.train_config.to_dict()},
               "epochs": [m.to_dict() for m in trainer.history]}
-    write_atomically(path, lambda file: file.write((json.dumps(report, indent=2) + "\n").encode()))
+    write_json_atomically(path, report)
 
 
 def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress: bool = False) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -21,10 +20,10 @@ from . import __version__, generalize, sweep
 from .checkpoint import CheckpointError, load_model, load_trainer, train_with_checkpoints
 from .data import counting_data, encode
 from .distributed import World, join_world, leave_world, resolve_device
-from .files import write_atomically
+from .files import write_json_atomically, write_text_atomically
 from .init import SCHEMES
 from .model import CELLS, READOUTS, ModelConfig
-from .train import NonFiniteError, TrainConfig, Trainer, evaluate, format_epoch, make_datasets
+from .train import NonFiniteError, TrainConfig, Trainer, evaluate, first_perfect_epoch, format_epoch, make_datasets
 
 
 class UsageError(Exception):
@@ -90,7 +89,8 @@ def cell_list(text: str) -> list[str]:
     cells = [c.strip() for c in text.split(",") if c.strip()]
     unknown = [c for c in cells if c not in CELLS]
     if unknown or not cells:
-        raise argparse.ArgumentTypeError(f"unknown cell {', '.join(unknown) or repr(text)}; choose from {', '.join(CELLS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown cell {', '.join(unknown) or repr(text)}; choose from {', '.join(CELLS)}")
     if len(set(cells)) != len(cells):
         raise argparse.ArgumentTypeError(f"a cell is named twice in {text!r}")
     return cells
@@ -418,8 +418,8 @@ def report_comparison(histories: dict[str, list[dict]], out: Path, config: dict,
     print(table)
     report = {"config": config, "cells": {cell: {"epochs": epochs, **({"lengths": lengths[cell]} if lengths else {})}
                                           for cell, epochs in histories.items()}}
-    write_atomically(out / "metrics.json", lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
-    write_atomically(out / "summary.md", lambda f: f.write((table + "\n").encode()))
+    write_json_atomically(out / "metrics.json", report)
+    write_text_atomically(out / "summary.md", table + "\n")
     saved = f"the table to {out / 'summary.md'}, the metrics to {out / 'metrics.json'}"
     try:
         from .plots import save_learning_curves
@@ -448,8 +448,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     rows = sweep.summarize(runs, out)
     table = sweep.as_table(rows)
     print(table)
-    write_atomically(out / "summary.csv", lambda f: f.write(sweep.as_csv(rows).encode()))
-    write_atomically(out / "summary.md", lambda f: f.write((table + "\n").encode()))
+    write_text_atomically(out / "summary.csv", sweep.as_csv(rows))
+    write_text_atomically(out / "summary.md", table + "\n")
     print(f"Saved the summary to {out / 'summary.csv'} and {out / 'summary.md'}, each run to {out}/RUN/")
     return 0
 
@@ -467,7 +467,7 @@ def prepare_sweep_out(args: argparse.Namespace, settings: dict) -> Path:
         if earlier == settings:
             return out
     out = prepare_out(args, "sweep")
-    write_atomically(recorded, lambda f: f.write((json.dumps(settings, indent=2) + "\n").encode()))
+    write_json_atomically(recorded, settings)
     return out
 
 
@@ -478,7 +478,7 @@ def comparison_table(histories: dict[str, list[dict]]) -> str:
     for i in range(max(len(h) for h in histories.values())):
         rows.append(f"| {i + 1} | " + " | ".join(
             f"{histories[c][i]['test_accuracy']:.3f}" if i < len(histories[c]) else "" for c in cells) + " |")
-    firsts = [next((str(e["epoch"]) for e in histories[c] if e["test_accuracy"] == 1.0), "never") for c in cells]
+    firsts = [str(first_perfect_epoch(histories[c]) or "never") for c in cells]
     rows.append("| first epoch at 100% | " + " | ".join(firsts) + " |")
     rows.append("| final test loss | " + " | ".join(f"{histories[c][-1]['test_loss']:.4f}" for c in cells) + " |")
     rows.append("| time (s) | " + " | ".join(f"{sum(e['seconds'] for e in histories[c]):.1f}" for c in cells) + " |")
@@ -555,8 +555,8 @@ def run_generalize(args: argparse.Namespace) -> int:
     report = {"model": str(args.model), "model_config": payload["model_config"],
               "train_config": payload.get("train_config"), "samples": args.samples, "seed": args.seed,
               "lengths": rows}
-    write_atomically(out / "generalization.json", lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
-    write_atomically(out / "generalization.md", lambda f: f.write((table + "\n").encode()))
+    write_json_atomically(out / "generalization.json", report)
+    write_text_atomically(out / "generalization.md", table + "\n")
     saved = f"the table to {out / 'generalization.md'}, the results to {out / 'generalization.json'}"
     try:
         from .plots import save_generalization

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -25,3 +26,12 @@ def write_atomically(path: Path, write) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    write_atomically(path, lambda file: file.write(text.encode()))
+
+
+def write_json_atomically(path: Path, value) -> None:
+    """`value` as indented JSON, atomically."""
+    write_text_atomically(path, json.dumps(value, indent=2) + "\n")

@@ -59,8 +59,9 @@ class ModelConfig:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         if self.readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
-        if VARIANTS[self.cell][0] is not LSTM and (self.readout == "c" or self.forget_bias is not None):
-            raise ValueError(f"readout='c' and forget_bias apply to the LSTM only (and its variants), not the {self.cell}")
+        if family(self.cell) != "lstm" and (self.readout == "c" or self.forget_bias is not None):
+            raise ValueError(f"readout='c' and forget_bias apply to the LSTM only (and its variants), "
+                             f"not the {self.cell}")
         check_positive_int("hidden_size", self.hidden_size)
         check_positive_int("num_layers", self.num_layers)
         check_probability("recurrent_dropout", self.recurrent_dropout)

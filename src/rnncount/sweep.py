@@ -24,7 +24,7 @@ import torch
 
 from .checkpoint import load_trainer, train_with_checkpoints
 from .model import ModelConfig
-from .train import NonFiniteError, TrainConfig, Trainer
+from .train import NonFiniteError, TrainConfig, Trainer, first_perfect_epoch
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def summarize(runs: list[Run], out: Path) -> list[dict]:
     rows = []
     for (cell, hidden, length), reports in groups.items():
         accuracy = [r["epochs"][-1]["test_accuracy"] for r in reports]
-        firsts = [next((e["epoch"] for e in r["epochs"] if e["test_accuracy"] == 1.0), None) for r in reports]
+        firsts = [first_perfect_epoch(r["epochs"]) for r in reports]
         reached = [f for f in firsts if f is not None]
         seconds = [sum(e["seconds"] for e in r["epochs"]) for r in reports]
         rows.append({
@@ -143,6 +143,6 @@ def describe(run: Run, outcome: dict, out: Path) -> str:
     if outcome["error"]:
         return f"{run.name}: {outcome['error']}"
     epochs = finished(run, out)["epochs"]
-    first = next((e["epoch"] for e in epochs if e["test_accuracy"] == 1.0), None)
+    first = first_perfect_epoch(epochs)
     return (f"{run.name}: test accuracy {epochs[-1]['test_accuracy']:.3f}, first epoch at 100%: "
             f"{first or 'never'}, {sum(e['seconds'] for e in epochs):.1f} s")

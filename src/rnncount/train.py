@@ -258,6 +258,11 @@ def _every_step(network: nn.Module, inputs: Tensor, lengths: Tensor | None) -> t
     return last, errors.sum()
 
 
+def first_perfect_epoch(epochs: list[dict]) -> int | None:
+    """The first epoch (in metrics dicts) whose test accuracy is 1.0, or None."""
+    return next((e["epoch"] for e in epochs if e["test_accuracy"] == 1.0), None)
+
+
 def format_epoch(metrics: EpochMetrics, epochs: int) -> str:
     """The reference's three lines for one epoch."""
     return (f"Epoch {metrics.epoch}/{epochs}\n"
