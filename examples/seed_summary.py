@@ -9,6 +9,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from rnncount.train import first_perfect_epoch
+
 
 def main(folders: list[str]) -> None:
     runs = [json.loads((Path(folder) / "metrics.json").read_text()) for folder in folders]
@@ -20,7 +22,7 @@ def main(folders: list[str]) -> None:
         firsts, losses = [], []
         for run in runs:
             epochs = run["cells"][cell]["epochs"]
-            firsts.append(next((e["epoch"] for e in epochs if e["test_accuracy"] == 1.0), None))
+            firsts.append(first_perfect_epoch(epochs))
             losses.append(epochs[-1]["test_loss"])
         reached = sorted(f for f in firsts if f is not None)
         spread = (f"{reached[0]} / {statistics.median(reached):g} / {reached[-1]}" if len(reached) == len(runs)
