@@ -3,7 +3,9 @@
 # (lengths 1-20 where the recipe says so), then scored at lengths 20-1000 on fresh reference data.
 #   sh examples/generalization_runs.sh [OUT]      then      python examples/generalization_table.py OUT
 # Stop it any time and start it again: scored runs are skipped, part-trained ones resumed.
-# RECIPES, CELLS, SEEDS (environment) choose a part of the grid, e.g. RECIPES=reference CELLS=gru.
+# RECIPES, CELLS, SEEDS (environment) choose a part of the grid, e.g. RECIPES=reference CELLS=gru;
+# EXTRA adds flags to every run and LABEL names its folder in place of the recipe's, e.g.
+#   RECIPES=generalize CELLS=lstm EXTRA="--curriculum 5" LABEL=generalize+curriculum sh examples/generalization_runs.sh
 set -e
 OUT=${OUT:-${1:-runs/generalization}}
 RECIPES=${RECIPES:-"reference generalize"}
@@ -13,8 +15,8 @@ RNNCOUNT=${RNNCOUNT:-rnncount}
 for recipe in $RECIPES; do
   for cell in $CELLS; do
     for seed in $SEEDS; do
-      run=$OUT/$recipe/$cell-seed$seed
-      mkdir -p "$OUT/$recipe"
+      run=$OUT/${LABEL:-$recipe}/$cell-seed$seed
+      mkdir -p "$OUT/${LABEL:-$recipe}"
       if [ ! -f "$run/generalization.json" ]; then
         if [ -f "$run/model.pt" ]; then  # stopped part-way: continue (or just score) the saved run
           $RNNCOUNT train --resume "$run" >> "$run.log" 2>&1 || { echo "$run: training failed (see $run.log)"; continue; }

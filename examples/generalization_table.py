@@ -14,7 +14,13 @@ import statistics
 from pathlib import Path
 
 TARGETS = {20: 1.0, 40: 0.99, 200: 0.95, 1000: 0.90}
-ORDER = ("lstm", "gru", "rnn")
+ORDER = ("lstm", "peephole-lstm", "cifg-lstm", "layernorm-lstm", "gru", "layernorm-gru", "rnn")
+
+
+def row_order(key: tuple[str, str]) -> tuple:
+    """Cells in ORDER (others after them), the reference recipe first in each."""
+    recipe, cell = key
+    return (ORDER.index(cell) if cell in ORDER else len(ORDER), cell, recipe != "reference", recipe)
 
 
 def main() -> None:
@@ -30,7 +36,7 @@ def main() -> None:
     print("| cell | recipe | " + " | ".join(f"length {n}" for n in lengths) + " | seeds meeting the targets |")
     print("|---" * (len(lengths) + 3) + "|")
     curves = {}
-    for recipe, cell in sorted(runs, key=lambda k: (ORDER.index(k[1]), k[0] != "reference", k[0])):
+    for recipe, cell in sorted(runs, key=row_order):
         seeds = runs[recipe, cell]
         by_length = {n: [next(r["accuracy"] for r in seeds[s] if r["length"] == n) for s in sorted(seeds)]
                      for n in lengths}
@@ -40,7 +46,7 @@ def main() -> None:
         curves[f"{cell}, {recipe}"] = [{"length": n, "accuracy": statistics.mean(by_length[n])} for n in lengths]
     print("\n| cell | recipe | " + " | ".join(f"MAE at {n}" for n in lengths) + " |")
     print("|---" * (len(lengths) + 2) + "|")
-    for recipe, cell in sorted(runs, key=lambda k: (ORDER.index(k[1]), k[0] != "reference", k[0])):
+    for recipe, cell in sorted(runs, key=row_order):
         seeds = runs[recipe, cell]
         maes = [statistics.median(next(r["mae"] for r in seeds[s] if r["length"] == n) for s in seeds) for n in lengths]
         print(f"| {cell} | {recipe} | " + " | ".join(f"{m:.3g}" for m in maes) + " |")

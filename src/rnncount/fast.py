@@ -70,11 +70,11 @@ def _run_chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor 
 
 
 def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None = None,
-         reverse: bool = False) -> tuple[list[State], State]:
+         reverse: bool = False) -> tuple[State, State]:
     """rnncount.layers.scan's contract, run in compiled chunks of CHUNK steps (see the module docstring)."""
     if reverse:  # walk the flipped sequence forwards, then put the history back in time order
         history, state = scan(cell, x_proj.flip(0), state, None if mask is None else mask.flip(0))
-        return history[::-1], state
+        return tuple(part.flip(0) for part in history), state
     size = min(CHUNK, x_proj.size(0))
     # split, not x_proj[a:b]: slicing would make autograd allocate a full-size gradient per chunk
     chunks = zip(x_proj.split(size), mask.split(size) if mask is not None else repeat(None))
@@ -84,8 +84,7 @@ def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None 
         run = _run_chunk if x_chunk.size(0) == size else _chunk
         parts, state = run(cell, x_chunk, state, alive)
         stacked.append(parts)
-    per_component = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*stacked)]  # (T, B, *)
-    return list(zip(*(part.unbind(0) for part in per_component))), state
+    return tuple(torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*stacked)), state  # (T, B, *)
 
 
 @contextmanager

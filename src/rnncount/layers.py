@@ -28,7 +28,7 @@ from .cells import GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State
 
 
 def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None = None,
-         reverse: bool = False, noise: Noise | None = None) -> tuple[list[State], State]:
+         reverse: bool = False, noise: Noise | None = None) -> tuple[State, State]:
     """Run `cell.step` over time.
 
     x_proj: (T, B, G*H), the input already projected for every step (cell.input_projection).
@@ -37,7 +37,8 @@ def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None 
             unchanged, so each sequence's final state is the one at its own last step.
     reverse: walk from the last step to the first (the backward direction).
     noise:  optional, the sequence's random masks (cell.draw_noise); step t gets noise.at(t).
-    Returns every step's state, in time order, and the final state.
+    Returns every step's state, stacked in time order per component ((T, B, H_out), ...),
+    and the final state.
     """
     inputs = x_proj.unbind(0)  # unbind, not x_proj[t]: indexing would allocate a full-size gradient per step
     alive = mask.unbind(0) if mask is not None else None
@@ -47,7 +48,7 @@ def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None 
         if alive is not None:
             new = tuple(torch.where(alive[t], n, s) for n, s in zip(new, state))
         states[t] = state = new
-    return states, state
+    return tuple(torch.stack(parts) for parts in zip(*states)), state
 
 
 class RecurrentLayer(nn.Module):
@@ -135,9 +136,9 @@ class RecurrentLayer(nn.Module):
                     history, final = fast.scan(cell, cell.input_projection(x), states[k], mask, direction == 1)
                 else:
                     history, final = scan(cell, cell.input_projection(x), states[k], mask, direction == 1, noise)
-                outputs.append(torch.stack([state[0] for state in history]))  # (T, B, H_out)
+                outputs.append(history[0])  # (T, B, H_out)
                 if keep_cell_states and layer == self.num_layers - 1:
-                    cells.append(torch.stack([state[1] for state in history]))  # (T, B, H)
+                    cells.append(history[1])  # (T, B, H)
                 finals.append(final)
             x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (T, B, D*H_out)
             if self.dropout and self.training and layer < self.num_layers - 1:
