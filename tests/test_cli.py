@@ -125,6 +125,22 @@ def test_compare(tmp_path):
     assert (out / "summary.md").exists() and all((out / c / "model.pt").exists() for c in ("lstm", "gru", "rnn"))
 
 
+def test_compare_jobs_trains_cells_in_parallel_to_the_same_numbers(tmp_path):
+    """--jobs 2: the cells train in two processes at once; every number equals the one-after-another run's."""
+    def metrics(folder):
+        report = json.loads((folder / "metrics.json").read_text())["cells"]
+        return {cell: ([{k: v for k, v in e.items() if k != "seconds"} for e in r["epochs"]], r["lengths"])
+                for cell, r in report.items()}
+    args = ["compare", "--cells", "lstm,gru,rnn", "--epochs", "2", *TINY, "--test-lengths", "12"]
+    one = rnncount(*args, "--out", tmp_path / "one", process=True)
+    two = rnncount(*args, "--jobs", "2", "--out", tmp_path / "two", process=True)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    assert metrics(tmp_path / "one") == metrics(tmp_path / "two")
+    assert "[gru] Epoch 2/2" in two.stdout and "| epoch | lstm | gru | rnn |" in two.stdout
+    assert all((tmp_path / "two" / c / "model.pt").exists() for c in ("lstm", "gru", "rnn"))
+    assert_one_line_error(rnncount("compare", "--jobs", "0", *TINY), "--jobs")
+
+
 def test_resume_continues_to_the_same_metrics(tmp_path, trained):
     out, _ = trained
     partial = tmp_path / "partial"

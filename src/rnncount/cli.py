@@ -11,7 +11,9 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -187,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"comma-separated, from {', '.join(CELLS)} (lstm,gru,rnn)")
     compare.add_argument("--test-lengths", type=int_list, metavar="L,L,...",
                          help="also score each trained cell at these lengths (e.g. 40,100,1000)")
+    compare.add_argument("--jobs", type=positive_int, default=1,
+                         help="train this many cells at once, each in its own process with one thread; their "
+                              "epoch lines come prefixed with the cell (1: one cell after another)")
 
     sweep = commands.add_parser("sweep", parents=[training], help="a grid of runs in parallel processes",
                                 description="Train every combination of cells, hidden sizes, lengths and seeds in "
@@ -386,25 +391,50 @@ def fit(trainer: Trainer, out: Path) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     configs = {cell: configs_from(args, cell) for cell in args.cells}
     world, device = start(args)
+    if args.jobs > 1 and (world.size > 1 or device.type != "cpu"):
+        raise UsageError("--jobs trains cells in parallel CPU processes; under torchrun or on a GPU leave it at 1")
     out = prepare_out_once(args, "compare", world)
     train_config = configs[args.cells[0]][1]
     data = make_datasets(train_config)  # the same data for every cell (a recipe may change the rest per cell)
-    histories, lengths = {}, {}
-    for cell, (model_config, cell_train_config) in configs.items():
+    if args.jobs > 1:
+        outcomes = compare_in_processes(args, configs, data, out)
+    else:
+        outcomes = {cell: compare_one(args, cell, *configs[cell], data, out, device, world) for cell in args.cells}
+    if world.is_main:
+        report_comparison({cell: history for cell, (history, _) in outcomes.items()}, out,
+                          {**configs[args.cells[0]][0].to_dict(), "cells": args.cells, **train_config.to_dict()},
+                          {cell: rows for cell, (_, rows) in outcomes.items() if rows is not None})
+    return 0
+
+
+def compare_one(args: argparse.Namespace, cell: str, model_config: ModelConfig, train_config: TrainConfig, data,
+                out: Path, device: torch.device, world: World, prefix: str = "") -> tuple[list[dict], list | None]:
+    """Train one cell of a comparison into out/CELL; returns its epochs' metrics and its scores at --test-lengths."""
+    if world.is_main:
+        (out / cell).mkdir(exist_ok=True)
+    if not prefix:  # one after another in this process (a worker process has its one thread already)
         if world.is_main:
             print(f"== {cell} ==", flush=True)
-            (out / cell).mkdir(exist_ok=True)
         set_threads(args, model_config.hidden_size)
-        trainer = Trainer(model_config, cell_train_config, data, device=device, world=world)
-        set_compile(args, trainer)
-        fit(trainer, out / cell)
-        histories[cell] = [m.to_dict() for m in trainer.history]
-        if args.test_lengths and world.is_main:
-            lengths[cell] = generalize.generalization(trainer.model, args.test_lengths, device=device)
-    if world.is_main:
-        report_comparison(histories, out, {**configs[args.cells[0]][0].to_dict(), "cells": args.cells,
-                                           **train_config.to_dict()}, lengths)
-    return 0
+    trainer = Trainer(model_config, train_config, data, device=device, world=world)
+    set_compile(args, trainer)
+    epochs = train_config.epochs
+    train_with_checkpoints(trainer, out / cell, lambda metrics: print(
+        "\n".join(prefix + line for line in format_epoch(metrics, epochs).splitlines()), flush=True),
+        progress=not prefix)
+    rows = None
+    if args.test_lengths and world.is_main:
+        rows = generalize.generalization(trainer.model, args.test_lengths, device=device)
+    return [m.to_dict() for m in trainer.history], rows
+
+
+def compare_in_processes(args: argparse.Namespace, configs: dict, data, out: Path) -> dict:
+    """compare_one for every cell, --jobs at a time in spawned processes of one thread each, in the cells' order."""
+    jobs = min(args.jobs, len(configs))
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=sweep.one_thread) as pool:
+        futures = {cell: pool.submit(compare_one, args, cell, *configs[cell], data, out, torch.device("cpu"),
+                                     World(), f"[{cell}] ") for cell in configs}
+        return {cell: future.result() for cell, future in futures.items()}
 
 
 def report_comparison(histories: dict[str, list[dict]], out: Path, config: dict,

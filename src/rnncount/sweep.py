@@ -81,13 +81,14 @@ def execute(runs: list[Run], out: Path, jobs: int) -> Iterator[tuple[Run, dict]]
     if not todo:
         return
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                             initializer=_one_thread) as pool:
+                             initializer=one_thread) as pool:
         futures = {pool.submit(train_one, run, out): run for run in todo}
         for future in as_completed(futures):
             yield futures[future], future.result()
 
 
-def _one_thread() -> None:
+def one_thread() -> None:
+    """A worker process's initializer: one thread (small matmuls; the processes share the cores)."""
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
