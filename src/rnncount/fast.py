@@ -26,6 +26,12 @@ from torch import Tensor
 from .cells import RecurrentCell, State
 
 CHUNK = 20  # steps per compiled call: long enough to amortise the call, short enough to compile in seconds
+# Every cell form (class, switches), state size, batch size and requires-grad pattern is one compiled
+# entry of the same _chunk; dynamo's default limit (8 per function) is reached by, e.g., an LSTM and a
+# GRU of a few sizes in one process, after which it refuses to compile. The first compile raises the
+# process's limit to this (a patch around each call would cost 45 us per chunk).
+RECOMPILE_LIMIT = 64
+_LIMIT_NAME = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
 
 _compiled = None  # the torch.compile'd _chunk, made on first use
 _available = True  # False once compiling has failed: eager from then on
@@ -49,6 +55,8 @@ def _chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor | No
 def _compiled_chunk():
     global _compiled
     if _compiled is None:
+        config = torch._dynamo.config
+        setattr(config, _LIMIT_NAME, max(RECOMPILE_LIMIT, getattr(config, _LIMIT_NAME)))
         # cpp_wrapper: the compiled chunk calls its kernels from C++, not Python; that halves the
         # overhead of the many small calls a step makes, for a somewhat longer first compile
         _compiled = torch.compile(_chunk, fullgraph=True, options={"cpp_wrapper": True})
