@@ -38,15 +38,17 @@ def save_generalization(results: dict[str, list[dict]], path: Path, trained_leng
     """Exact-count accuracy against sequence length (log scale), one line per model; `results` maps a label to
     rows {"length", "accuracy", ...} (rnncount.generalize)."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
-    for label, rows in results.items():
-        axes.plot([r["length"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=label)
+    figure, axes = plt.subplots(figsize=(8, 5), constrained_layout=True)
+    colors = plt.get_cmap("tab20" if len(results) > 10 else "tab10").colors  # no two lines share a colour
+    for index, (label, rows) in enumerate(results.items()):
+        axes.plot([r["length"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=label,
+                  color=colors[index % len(colors)], linestyle=("-", "--", ":")[index % 3 if len(results) > 10 else 0])
     if trained_length is not None:
         axes.axvline(trained_length, color="grey", linestyle=":", label=f"training length {trained_length}")
     axes.set(xscale="log", xlabel="sequence length", ylabel="exact-count accuracy", ylim=(-0.02, 1.02),
              title="Counting beyond the training length")
     axes.grid(alpha=0.3, which="both")
-    axes.legend()
+    axes.legend(fontsize="small" if len(results) > 6 else None)
     write_atomically(path, lambda file: figure.savefig(file, format="png", dpi=100))
     plt.close(figure)
 
