@@ -11,7 +11,7 @@ from rnncount.generalize import RECIPES, generalization, recipe_settings
 from rnncount.handmade import handmade_lstm
 from rnncount.inspection import best_unit, correlations, run_trace
 from rnncount.model import Counter, ModelConfig
-from rnncount.plots import INSPECT_SIZE
+from rnncount.plots import GENERALIZATION_SIZE, INSPECT_SIZE
 from rnncount.train import TrainConfig, Trainer
 from test_cli import TINY, assert_one_line_error, rnncount
 
@@ -97,7 +97,7 @@ def test_generalize_writes_table_json_and_plot(tiny, tmp_path):
     assert [r["length"] for r in report["lengths"]] == [8, 16, 50]
     assert all(0 <= r["accuracy"] <= 1 and r["mae"] >= 0 and r["samples"] == 30 for r in report["lengths"])
     assert report["model_config"]["readout"] == "c"
-    assert png_size(tmp_path / "g" / "generalization.png") == (700, 450)
+    assert png_size(tmp_path / "g" / "generalization.png") == GENERALIZATION_SIZE
     assert len((tmp_path / "g" / "generalization.md").read_text().splitlines()) == 2 + 3  # header, rule, 3 rows
 
 

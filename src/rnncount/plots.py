@@ -34,11 +34,15 @@ def save_learning_curves(histories: dict[str, list[dict]], path: Path) -> None:
     plt.close(figure)
 
 
+GENERALIZATION_SIZE = (800, 500)  # pixels of the accuracy-against-length figure (8 x 5 inches at 100 dpi)
+
+
 def save_generalization(results: dict[str, list[dict]], path: Path, trained_length: int | None = None) -> None:
     """Exact-count accuracy against sequence length (log scale), one line per model; `results` maps a label to
     rows {"length", "accuracy", ...} (rnncount.generalize)."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(8, 5), constrained_layout=True)
+    figure, axes = plt.subplots(figsize=(GENERALIZATION_SIZE[0] / 100, GENERALIZATION_SIZE[1] / 100),
+                                constrained_layout=True)
     colors = plt.get_cmap("tab20" if len(results) > 10 else "tab10").colors  # no two lines share a colour
     for index, (label, rows) in enumerate(results.items()):
         axes.plot([r["length"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=label,
