@@ -381,11 +381,16 @@ def resume(args: argparse.Namespace, device: torch.device, world: World) -> tupl
     return trainer, out
 
 
-def fit(trainer: Trainer, out: Path) -> None:
-    """Train the remaining epochs; rank 0 prints the reference's lines and saves a checkpoint after each."""
+def fit(trainer: Trainer, out: Path, prefix: str = "") -> None:
+    """Train the remaining epochs; rank 0 prints the reference's lines and saves a checkpoint after each.
+
+    With a prefix (a worker process among others, e.g. "[gru] ") each line starts with it, and no progress bar
+    is drawn (several would fight over the terminal).
+    """
     epochs = trainer.train_config.epochs
-    train_with_checkpoints(trainer, out, lambda metrics: print(format_epoch(metrics, epochs), flush=True),
-                           progress=True)
+    train_with_checkpoints(trainer, out, lambda metrics: print(
+        "\n".join(prefix + line for line in format_epoch(metrics, epochs).splitlines()), flush=True),
+        progress=not prefix)
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -418,10 +423,7 @@ def compare_one(args: argparse.Namespace, cell: str, model_config: ModelConfig, 
         set_threads(args, model_config.hidden_size)
     trainer = Trainer(model_config, train_config, data, device=device, world=world)
     set_compile(args, trainer)
-    epochs = train_config.epochs
-    train_with_checkpoints(trainer, out / cell, lambda metrics: print(
-        "\n".join(prefix + line for line in format_epoch(metrics, epochs).splitlines()), flush=True),
-        progress=not prefix)
+    fit(trainer, out / cell, prefix)
     rows = None
     if args.test_lengths and world.is_main:
         rows = generalize.generalization(trainer.model, args.test_lengths, device=device)

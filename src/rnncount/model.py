@@ -36,6 +36,8 @@ CELLS = tuple(VARIANTS)
 def family(cell: str) -> str:
     """The plain cell a name builds on: 'peephole-lstm' -> 'lstm', 'layernorm-gru' -> 'gru'."""
     return VARIANTS[cell][0].__name__.lower()
+
+
 READOUTS = ("h", "c")
 
 

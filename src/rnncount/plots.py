@@ -43,10 +43,12 @@ def save_generalization(results: dict[str, list[dict]], path: Path, trained_leng
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(GENERALIZATION_SIZE[0] / 100, GENERALIZATION_SIZE[1] / 100),
                                 constrained_layout=True)
-    colors = plt.get_cmap("tab20" if len(results) > 10 else "tab10").colors  # no two lines share a colour
+    many = len(results) > 10  # more lines than tab10 has colours: tab20's, and the line styles in turn
+    colors = plt.get_cmap("tab20" if many else "tab10").colors
+    styles = ("-", "--", ":") if many else ("-",)
     for index, (label, rows) in enumerate(results.items()):
         axes.plot([r["length"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=label,
-                  color=colors[index % len(colors)], linestyle=("-", "--", ":")[index % 3 if len(results) > 10 else 0])
+                  color=colors[index % len(colors)], linestyle=styles[index % len(styles)])
     if trained_length is not None:
         axes.axvline(trained_length, color="grey", linestyle=":", label=f"training length {trained_length}")
     axes.set(xscale="log", xlabel="sequence length", ylabel="exact-count accuracy", ylim=(-0.02, 1.02),
