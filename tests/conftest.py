@@ -98,6 +98,18 @@ def assert_matches_torch(ours: nn.Module, theirs: nn.Module, call: Callable, inp
                          [getattr(ours, name) for name in names], [p for _, p in theirs.named_parameters()], names)
 
 
+class cell_view:
+    """Cell k of a layer as the hand-written oracles read a cell: its switches (hidden_size, peephole, ...) and
+    the layer's parameters for it by the cell's own names (weight_ih, ...), the layer's Parameters themselves."""
+
+    def __init__(self, layer, k: int):
+        self._cell, self._weights = layer.cells[k], layer.cell_weights(k)
+
+    def __getattr__(self, name: str):
+        weights = self.__dict__["_weights"]
+        return getattr(weights, name) if hasattr(weights, name) else getattr(self.__dict__["_cell"], name)
+
+
 def gru_reset_before_step(cell, x: Tensor, h: Tensor) -> Tensor:
     """One step of the reset-before GRU written out from the parameter slices (gate order r, z, n)."""
     H = cell.hidden_size

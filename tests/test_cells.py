@@ -13,6 +13,7 @@ from torch import nn
 from torch.func import functional_call
 
 from conftest import assert_matches_torch, assert_same_function, assert_uniform_bound, gru_reset_before_step, zeros
+import rnncount
 from rnncount import GRUCell, LSTMCell, RNNCell
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
@@ -114,7 +115,7 @@ def test_reset_before_and_reset_after_gru_are_different_models():
 
 @pytest.mark.parametrize("make", [
     lambda: LSTMCell(2, 3), lambda: LSTMCell(2, 3, proj_size=2), lambda: LSTMCell(2, 3, bias=False),
-    lambda: GRUCell(2, 3), lambda: GRUCell(2, 3, reset_after=False), lambda: GRUCell(2, 3, False, False),
+    lambda: GRUCell(2, 3), lambda: GRUCell(2, 3, reset_after=False), lambda: GRUCell(2, 3, False, reset_after=False),
     lambda: RNNCell(2, 3), lambda: RNNCell(2, 3, nonlinearity="relu"),
 ], ids=["lstm", "lstm_proj", "lstm_no_bias", "gru", "gru_reset_before", "gru_reset_before_no_bias",
         "rnn_tanh", "rnn_relu"])
@@ -198,47 +199,72 @@ def test_same_seed_same_parameters(make):
 
 # ---------------------------------------------------------------------------------------------- bad arguments
 
+# Each call takes the module namespace, rnncount or torch.nn: the same mistake raises the same exception class in
+# both (our message names the argument). TORCH: the cases that torch.nn has too.
 BAD_CELL_CALLS = {
-    "input_width": (lambda: LSTMCell(3, 4)(zeros(2, 5)), ValueError, r"input has 5 features.*expected input_size=3"),
-    "input_dims": (lambda: GRUCell(3, 4)(zeros(1, 2, 3)), ValueError,
+    "input_width": (lambda m: m.LSTMCell(3, 4)(zeros(2, 5)), RuntimeError,
+                    r"input has 5 features.*expected input_size=3"),
+    "input_dims": (lambda m: m.GRUCell(3, 4)(zeros(1, 2, 3)), ValueError,
                    r"input must have 1 \(unbatched\) or 2 \(batched\) dimensions, got shape \(1, 2, 3\)"),
-    "input_not_float": (lambda: RNNCell(3, 4)(torch.zeros(2, 3, dtype=torch.long)), TypeError,
-                        r"input must be a floating-point tensor, got dtype torch.int64"),
-    "input_dtype": (lambda: LSTMCell(3, 4)(zeros(2, 3, dtype=torch.float64)), TypeError,
+    "input_dtype": (lambda m: m.LSTMCell(3, 4)(zeros(2, 3, dtype=torch.float64)), RuntimeError,
                     r"input is torch.float64 .* parameters are torch.float32"),
-    "h_shape": (lambda: LSTMCell(3, 4)(zeros(2, 3), (zeros(2, 5), zeros(2, 4))), ValueError,
+    "h_shape": (lambda m: m.LSTMCell(3, 4)(zeros(2, 3), (zeros(2, 5), zeros(2, 4))), RuntimeError,
                 r"h has shape \(2, 5\), expected \(2, 4\)"),
-    "c_shape": (lambda: LSTMCell(3, 4)(zeros(2, 3), (zeros(2, 4), zeros(3, 4))), ValueError,
+    "c_shape": (lambda m: m.LSTMCell(3, 4)(zeros(2, 3), (zeros(2, 4), zeros(3, 4))), RuntimeError,
                 r"c has shape \(3, 4\), expected \(2, 4\)"),
-    "h_shape_projected": (lambda: LSTMCell(3, 4, proj_size=2)(zeros(2, 3), (zeros(2, 4), zeros(2, 4))), ValueError,
-                          r"h has shape \(2, 4\), expected \(2, 2\)"),
-    "h_shape_gru": (lambda: GRUCell(3, 4)(zeros(2, 3), zeros(4)), ValueError, r"h has shape \(4,\), expected \(2, 4\)"),
-    "h_shape_unbatched": (lambda: RNNCell(3, 4)(zeros(3), zeros(1, 4)), ValueError,
-                          r"h has shape \(1, 4\), expected \(4,\)"),
-    "h_dtype": (lambda: GRUCell(3, 4)(zeros(2, 3), zeros(2, 4, dtype=torch.float64)), TypeError,
-                r"h is torch.float64 .* expected torch.float32"),
-    "h_not_float": (lambda: RNNCell(3, 4)(zeros(2, 3), torch.zeros(2, 4, dtype=torch.long)), TypeError,
-                    r"h must be a floating-point tensor, got dtype torch.int64"),
-    "state_count": (lambda: LSTMCell(3, 4)(zeros(2, 3), zeros(2, 4)), ValueError,
-                    r"state must hold 2 tensor\(s\), got 1"),
-    "proj_size_equal": (lambda: LSTMCell(3, 4, proj_size=4), ValueError,
-                        r"proj_size must be an int in \[0, hidden_size=4\), got 4"),
-    "proj_size_above": (lambda: LSTMCell(3, 4, proj_size=9), ValueError,
-                        r"proj_size must be an int in \[0, hidden_size=4\), got 9"),
-    "init": (lambda: GRUCell(3, 4, init="xavier"), ValueError, r"init must be one of torch, reference, orthogonal"),
-    "nonlinearity": (lambda: RNNCell(3, 4, nonlinearity="sigmoid"), ValueError, r"nonlinearity must be 'tanh' or"),
-    "forget_bias_without_bias": (lambda: LSTMCell(3, 4, bias=False, forget_bias=1.0), ValueError,
-                                 r"forget_bias needs bias"),
-    "input_size": (lambda: RNNCell(0, 4), ValueError, r"input_size must be >= 1, got 0"),
+    "h_shape_gru": (lambda m: m.GRUCell(3, 4)(zeros(2, 3), zeros(3, 4)), RuntimeError,
+                    r"h has shape \(3, 4\), expected \(2, 4\)"),
+    "h_shape_unbatched": (lambda m: m.RNNCell(3, 4)(zeros(3), zeros(1, 5)), RuntimeError,
+                          r"h has shape \(1, 5\), expected \(4,\)"),
+    "hidden_size_negative": (lambda m: m.GRUCell(3, -1), RuntimeError, r"hidden_size must be >= 0, got -1"),
+    "hidden_size_float": (lambda m: m.LSTMCell(3, 2.0), TypeError, r"hidden_size must be an int, got float"),
 }
-for _kind, (_ours, _) in CELLS.items():
-    for _size in (0, -1):
-        BAD_CELL_CALLS[f"hidden_size_{_size}_{_kind}"] = (
-            lambda make=_ours, size=_size: make(3, size, True), ValueError, rf"hidden_size must be >= 1, got {_size}")
+TORCH = set(BAD_CELL_CALLS)
+BAD_CELL_CALLS |= {  # rnncount's own arguments and checks torch.nn leaves to a later failure or none
+    "input_not_float": (lambda m: m.RNNCell(3, 4)(torch.zeros(2, 3, dtype=torch.long)), RuntimeError,
+                        r"input is torch.int64 .* parameters are torch.float32"),
+    "h_shape_projected": (lambda m: m.LSTMCell(3, 4, proj_size=2)(zeros(2, 3), (zeros(2, 4), zeros(2, 4))),
+                          RuntimeError, r"h has shape \(2, 4\), expected \(2, 2\)"),
+    "h_dtype": (lambda m: m.GRUCell(3, 4)(zeros(2, 3), zeros(2, 4, dtype=torch.float64)), RuntimeError,
+                r"h is torch.float64 .* expected torch.float32"),
+    "state_count": (lambda m: m.LSTMCell(3, 4)(zeros(2, 3), zeros(2, 4)), ValueError,
+                    r"state must hold 2 tensor\(s\), got 1"),
+    "proj_size_equal": (lambda m: m.LSTMCell(3, 4, proj_size=4), ValueError,
+                        r"proj_size must be an int in \[0, hidden_size=4\), got 4"),
+    "proj_size_above": (lambda m: m.LSTMCell(3, 4, proj_size=9), ValueError,
+                        r"proj_size must be an int in \[0, hidden_size=4\), got 9"),
+    "init": (lambda m: m.GRUCell(3, 4, init="xavier"), ValueError, r"init must be one of torch, reference, orthogonal"),
+    "nonlinearity": (lambda m: m.RNNCell(3, 4, nonlinearity="sigmoid"), ValueError, r"nonlinearity must be 'tanh' or"),
+    "forget_bias_without_bias": (lambda m: m.LSTMCell(3, 4, bias=False, forget_bias=1.0), ValueError,
+                                 r"forget_bias needs bias"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TORCH))
+def test_torch_raises_the_same_class_for_the_same_mistake(case):
+    call, error, _ = BAD_CELL_CALLS[case]
+    with pytest.raises(error):
+        call(nn)
+
+
+@pytest.mark.parametrize("kind", list(CELLS))
+def test_size_zero_cells_work_as_torch(kind):
+    """torch.nn's cells take input_size=0 and hidden_size=0 (empty weights): so do ours, with the same outputs."""
+    ours, theirs = CELLS[kind]
+    for i, h in ((0, 4), (3, 0)):
+        x = torch.randn(B, i)
+        for a, b in zip(flatten_state(ours(i, h, True)(x)), flatten_state(theirs(i, h, True)(x)), strict=True):
+            assert a.shape == b.shape == (B, h)
+            if i == 0:  # the output is the biases' alone: the same only with the same biases, so just finite
+                assert torch.isfinite(a).all()
+
+
+def flatten_state(state):
+    return state if isinstance(state, tuple) else (state,)
 
 
 @pytest.mark.parametrize("case", list(BAD_CELL_CALLS))
 def test_bad_arguments_fail_at_the_call_naming_them(case):
     call, error, message = BAD_CELL_CALLS[case]
     with pytest.raises(error, match=message):
-        call()
+        call(rnncount)

@@ -213,15 +213,15 @@ def test_readout_c_reads_the_cell_state():
 
 def test_forget_bias_saturates_the_forget_gate():
     model = Counter(ModelConfig(forget_bias=20.0))
-    cell = model.rnn.cells[0]
-    f = torch.sigmoid(cell.input_projection(torch.ones(1, 1)) + 0)[0, 20:40]
+    rnn = model.rnn
+    f = torch.sigmoid(rnn.cells[0].input_projection(torch.ones(1, 1), rnn.cell_weights(0)))[0, 20:40]
     assert (f == 1.0).all()
 
 
 def test_identity_init_starts_an_rnn_that_adds_up():
     model = Counter(ModelConfig(cell="rnn", nonlinearity="relu", init="identity", hidden_size=4))
-    cell = model.rnn.cells[0]
-    assert torch.equal(cell.weight_hh, torch.eye(4)) and not cell.bias_ih.any() and not cell.bias_hh.any()
+    rnn = model.rnn
+    assert torch.equal(rnn.weight_hh_l0, torch.eye(4)) and not rnn.bias_ih_l0.any() and not rnn.bias_hh_l0.any()
 
 
 TRAIN = dict(train_samples=96, test_samples=20, length=8, batch_size=16, epochs=2)
@@ -231,11 +231,11 @@ def test_step_loss_lr_decay_curriculum_and_recurrent_decay_train():
     config = TrainConfig(**TRAIN, min_length=2, step_loss=1.0, lr=1e-2, lr_end=1e-4, curriculum=2,
                          recurrent_decay=5.0)
     trainer = Trainer(ModelConfig(hidden_size=6, readout="c", forget_bias=20.0), config)
-    w_hh = trainer.model.rnn.cells[0].weight_hh.detach().clone()
+    w_hh = trainer.model.rnn.weight_hh_l0.detach().clone()
     list(trainer.epochs())
     assert len(trainer.history) == 2 and all(m.train_loss == m.train_loss for m in trainer.history)
     assert 1e-4 <= trainer.optimizer.param_groups[0]["lr"] < 1e-3  # near lr_end at the last batch
-    assert trainer.model.rnn.cells[0].weight_hh.norm() < w_hh.norm()
+    assert trainer.model.rnn.weight_hh_l0.norm() < w_hh.norm()
     again = Trainer(ModelConfig(hidden_size=6, readout="c", forget_bias=20.0), config)
     list(again.epochs())
     assert [m.train_loss for m in again.history] == [m.train_loss for m in trainer.history]

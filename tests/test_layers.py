@@ -19,7 +19,8 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from conftest import (assert_matches_torch, assert_same_function, assert_uniform_bound, flatten,
-                      gru_reset_before_step, zeros)
+                      cell_view, gru_reset_before_step, zeros)
+import rnncount
 from rnncount import GRU, LSTM, RNN, fast
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
@@ -203,12 +204,14 @@ def stacked_loop(layer, step, x, hx=None, lengths=None):
 
 def torch_lstm_cell_step(layer):
     """Steps of torch.nn.LSTMCell, run on our layer's parameters (so gradients reach them)."""
-    cells = [nn.LSTMCell(cell.input_size, cell.hidden_size, cell.bias).to(cell.weight_ih.dtype) for cell in layer.cells]
-    return lambda k, x, state: functional_call(cells[k], dict(layer.cells[k].named_parameters()), (x, state))
+    dtype = layer.weight_ih_l0.dtype
+    cells = [nn.LSTMCell(cell.input_size, cell.hidden_size, cell.bias, dtype=dtype) for cell in layer.cells]
+    weights = [{name: w for name, w in vars(layer.cell_weights(k)).items() if w is not None} for k in range(len(cells))]
+    return lambda k, x, state: functional_call(cells[k], weights[k], (x, state))
 
 
 def reset_before_gru_step(layer):
-    return lambda k, x, state: (gru_reset_before_step(layer.cells[k], x, state[0]),)
+    return lambda k, x, state: (gru_reset_before_step(cell_view(layer, k), x, state[0]),)
 
 
 def hand_call(layer, step, case: Case, lengths):
@@ -488,11 +491,11 @@ def test_state_dict_loads_both_ways(kind, options):
     ours = make_layer(kind, **options)
     theirs = make_layer(kind, torch_twin=True, **options)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    assert [p.shape for p in ours.parameters()] == [p.shape for p in theirs.parameters()]
-    # torch's names are attributes that are our cells' parameters themselves, every one of them
-    by_torch_name = [getattr(ours, name) for name, _ in theirs.named_parameters()]
-    assert [id(p) for p in by_torch_name] == [id(p) for p in ours.parameters()]
-    assert ours.weight_hh_l0 is ours.cells[0].weight_hh
+    # the layer's own Parameters, under torch's names, in torch's order; its cells hold none
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in theirs.named_parameters()]
+    assert ours._flat_weights_names == theirs._flat_weights_names
+    assert all(isinstance(ours._parameters[name], nn.Parameter) for name, _ in theirs.named_parameters())
+    assert not any(list(cell.parameters()) for cell in ours.cells)
 
     ours.load_state_dict(theirs.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters(), strict=True))
@@ -507,67 +510,92 @@ def test_state_dict_loads_both_ways(kind, options):
 
 # ------------------------------------------------------------------------------------------------ bad arguments
 
+# Each call takes the module namespace, rnncount or torch.nn: the same mistake must raise the same exception class
+# in both (our message names the argument). TORCH: the cases that torch.nn has too.
 BAD_LAYER_CALLS = {
-    "input_width": (lambda: LSTM(3, 4)(zeros(5, 2, 4)), ValueError, r"input has 4 features.*expected input_size=3"),
-    "input_width_packed": (lambda: GRU(3, 4)(pack_padded_sequence(zeros(5, 2, 2), [5, 3])), ValueError,
+    "input_width": (lambda m: m.LSTM(3, 4)(zeros(5, 2, 4)), RuntimeError, r"input has 4 features.*expected input_size=3"),
+    "input_width_packed": (lambda m: m.GRU(3, 4)(pack_padded_sequence(zeros(5, 2, 2), [5, 3])), RuntimeError,
                            r"input has 2 features.*expected input_size=3"),
-    "input_dims": (lambda: RNN(3, 4)(zeros(1, 5, 2, 3)), ValueError,
+    "input_dims": (lambda m: m.RNN(3, 4)(zeros(1, 5, 2, 3)), ValueError,
                    r"input must have 2 \(unbatched\) or 3 \(batched\) dimensions, got shape \(1, 5, 2, 3\)"),
-    "input_not_float": (lambda: LSTM(3, 4)(torch.zeros(5, 2, 3, dtype=torch.long)), TypeError,
-                        r"input must be a floating-point tensor, got dtype torch.int64"),
-    "input_dtype": (lambda: GRU(3, 4)(zeros(5, 2, 3, dtype=torch.float64)), TypeError,
+    "input_not_float": (lambda m: m.LSTM(3, 4)(torch.zeros(5, 2, 3, dtype=torch.long)), ValueError,
+                        r"input is torch.int64 .* parameters are torch.float32"),
+    "input_dtype": (lambda m: m.GRU(3, 4)(zeros(5, 2, 3, dtype=torch.float64)), ValueError,
                     r"input is torch.float64 .* parameters are torch.float32"),
-    "no_steps": (lambda: RNN(3, 4)(zeros(0, 2, 3)), ValueError, r"input has no time steps \(shape \(0, 2, 3\)\)"),
-    "h_0_layers": (lambda: LSTM(3, 4, num_layers=2)(zeros(5, 2, 3), (zeros(1, 2, 4), zeros(2, 2, 4))), ValueError,
-                   r"h_0 has shape \(1, 2, 4\), expected \(2, 2, 4\)"),
-    "c_0_shape": (lambda: LSTM(3, 4)(zeros(5, 2, 3), (zeros(1, 2, 4), zeros(1, 2, 5))), ValueError,
+    "no_steps": (lambda m: m.RNN(3, 4)(zeros(0, 2, 3)), RuntimeError, r"input has no time steps \(shape \(0, 2, 3\)\)"),
+    "h_0_layers": (lambda m: m.LSTM(3, 4, num_layers=2)(zeros(5, 2, 3), (zeros(1, 2, 4), zeros(2, 2, 4))),
+                   RuntimeError, r"h_0 has shape \(1, 2, 4\), expected \(2, 2, 4\)"),
+    "c_0_shape": (lambda m: m.LSTM(3, 4)(zeros(5, 2, 3), (zeros(1, 2, 4), zeros(1, 2, 5))), RuntimeError,
                   r"c_0 has shape \(1, 2, 5\), expected \(1, 2, 4\)"),
-    "h_0_projected": (lambda: LSTM(3, 4, proj_size=2)(zeros(5, 2, 3), (zeros(1, 2, 4), zeros(1, 2, 4))), ValueError,
-                      r"h_0 has shape \(1, 2, 4\), expected \(1, 2, 2\)"),
-    "h_0_bidirectional": (lambda: GRU(3, 4, bidirectional=True)(zeros(5, 2, 3), zeros(1, 2, 4)), ValueError,
+    "h_0_projected": (lambda m: m.LSTM(3, 4, proj_size=2)(zeros(5, 2, 3), (zeros(1, 2, 4), zeros(1, 2, 4))),
+                      RuntimeError, r"h_0 has shape \(1, 2, 4\), expected \(1, 2, 2\)"),
+    "h_0_bidirectional": (lambda m: m.GRU(3, 4, bidirectional=True)(zeros(5, 2, 3), zeros(1, 2, 4)), RuntimeError,
                           r"h_0 has shape \(1, 2, 4\), expected \(2, 2, 4\)"),
-    "h_0_batch_first": (lambda: GRU(3, 4, batch_first=True)(zeros(2, 5, 3), zeros(1, 5, 4)), ValueError,
+    "h_0_batch_first": (lambda m: m.GRU(3, 4, batch_first=True)(zeros(2, 5, 3), zeros(1, 5, 4)), RuntimeError,
                         r"h_0 has shape \(1, 5, 4\), expected \(1, 2, 4\)"),
-    "h_0_unbatched": (lambda: RNN(3, 4)(zeros(5, 3), zeros(1, 1, 4)), ValueError,
+    "h_0_unbatched": (lambda m: m.RNN(3, 4)(zeros(5, 3), zeros(1, 1, 4)), RuntimeError,
                       r"h_0 has shape \(1, 1, 4\), expected \(1, 4\)"),
-    "h_0_dtype": (lambda: RNN(3, 4)(zeros(5, 2, 3), zeros(1, 2, 4, dtype=torch.float64)), TypeError,
-                  r"h_0 is torch.float64 .* expected torch.float32"),
-    "h_0_not_float": (lambda: GRU(3, 4)(zeros(5, 2, 3), torch.zeros(1, 2, 4, dtype=torch.long)), TypeError,
-                      r"h_0 must be a floating-point tensor, got dtype torch.int64"),
-    "hx_count": (lambda: LSTM(3, 4)(zeros(5, 2, 3), zeros(1, 2, 4)), ValueError,
-                 r"hx must be h_0 and c_0, got 1 tensor"),
-    "lengths_count": (lambda: GRU(3, 4)(zeros(5, 2, 3), lengths=[5, 4, 3]), ValueError,
-                      r"lengths must hold 2 integers .* got shape \(3,\)"),
-    "lengths_range": (lambda: GRU(3, 4)(zeros(5, 2, 3), lengths=[6, 0]), ValueError,
-                      r"lengths must lie in \[1, 5\] .* got \[6, 0\]"),
-    "lengths_float": (lambda: LSTM(3, 4)(zeros(5, 2, 3), lengths=torch.tensor([5.0, 4.0])), ValueError,
-                      r"lengths must hold 2 integers .* torch.float32"),
-    "lengths_with_packed": (lambda: RNN(3, 4)(pack_padded_sequence(zeros(5, 2, 3), [5, 3]), lengths=[5, 3]),
-                            ValueError, r"lengths= is for padded input"),
-    "proj_size_equal": (lambda: LSTM(3, 4, proj_size=4), ValueError,
+    "h_0_dtype": (lambda m: m.LSTM(3, 4)(zeros(5, 2, 3), (zeros(1, 2, 4, dtype=torch.float64), zeros(1, 2, 4))),
+                  RuntimeError, r"h_0 is torch.float64 .* expected torch.float32"),
+    "proj_size_equal": (lambda m: m.LSTM(3, 4, proj_size=4), ValueError,
                         r"proj_size must be an int in \[0, hidden_size=4\), got 4"),
-    "proj_size_negative": (lambda: LSTM(3, 4, proj_size=-1), ValueError,
+    "proj_size_negative": (lambda m: m.LSTM(3, 4, proj_size=-1), ValueError,
                            r"proj_size must be an int in \[0, hidden_size=4\), got -1"),
-    "num_layers": (lambda: GRU(3, 4, num_layers=0), ValueError, r"num_layers must be >= 1, got 0"),
-    "input_size": (lambda: LSTM(-2, 4), ValueError, r"input_size must be >= 1, got -2"),
-    "init": (lambda: RNN(3, 4, init="zeros"), ValueError, r"init must be one of torch, reference, orthogonal"),
+    "proj_size_float": (lambda m: m.LSTM(3, 4, proj_size=1.5), TypeError, r"proj_size must be an int, got float"),
+    "proj_size_gru": (lambda m: m.GRU(3, 4, proj_size=2), ValueError, r"proj_size is only supported by the LSTM"),
+    "proj_size_rnn": (lambda m: m.RNN(3, 4, proj_size=2), ValueError, r"proj_size is only supported by the LSTM"),
+    "num_layers": (lambda m: m.GRU(3, 4, num_layers=0), ValueError, r"num_layers must be >= 1, got 0"),
+    "input_size": (lambda m: m.LSTM(-2, 4), ValueError, r"input_size must be >= 1, got -2"),
+    "hidden_size_float": (lambda m: m.RNN(3, 2.0), TypeError, r"hidden_size must be an int, got float"),
+    "nonlinearity": (lambda m: m.RNN(3, 4, nonlinearity="sigmoid"), ValueError, r"nonlinearity must be 'tanh' or"),
 }
 for _kind in LAYERS:
     for _size in (0, -1):
         BAD_LAYER_CALLS[f"hidden_size_{_size}_{_kind}"] = (
-            lambda kind=_kind, size=_size: make_layer(kind, I, size), ValueError,
+            lambda m, kind=_kind, size=_size: make_layer(kind, I, size, torch_twin=m is nn), ValueError,
             rf"hidden_size must be >= 1, got {_size}")
-    for _p in (-0.1, 1.0, 1.5):
+    for _p in (-0.1, 1.5, True):
         BAD_LAYER_CALLS[f"dropout_{_p}_{_kind}"] = (
-            lambda kind=_kind, p=_p: make_layer(kind, num_layers=2, dropout=p), ValueError,
-            rf"dropout must be in \[0, 1\), got {_p}")
+            lambda m, kind=_kind, p=_p: make_layer(kind, num_layers=2, dropout=p, torch_twin=m is nn), ValueError,
+            rf"dropout must be a number in \[0, 1\], got {_p}")
+TORCH = set(BAD_LAYER_CALLS)
+BAD_LAYER_CALLS |= {  # rnncount's own arguments
+    "hx_count": (lambda m: m.LSTM(3, 4)(zeros(5, 2, 3), zeros(1, 2, 4)), ValueError,
+                 r"hx must be h_0 and c_0, got 1 tensor"),
+    "lengths_count": (lambda m: m.GRU(3, 4)(zeros(5, 2, 3), lengths=[5, 4, 3]), ValueError,
+                      r"lengths must hold 2 integers .* got shape \(3,\)"),
+    "lengths_range": (lambda m: m.GRU(3, 4)(zeros(5, 2, 3), lengths=[6, 0]), ValueError,
+                      r"lengths must lie in \[1, 5\] .* got \[6, 0\]"),
+    "lengths_float": (lambda m: m.LSTM(3, 4)(zeros(5, 2, 3), lengths=torch.tensor([5.0, 4.0])), ValueError,
+                      r"lengths must hold 2 integers .* torch.float32"),
+    "lengths_with_packed": (lambda m: m.RNN(3, 4)(pack_padded_sequence(zeros(5, 2, 3), [5, 3]), lengths=[5, 3]),
+                            ValueError, r"lengths= is for padded input"),
+    "init": (lambda m: m.RNN(3, 4, init="zeros"), ValueError, r"init must be one of torch, reference, orthogonal"),
+}
 
 
 @pytest.mark.parametrize("case", list(BAD_LAYER_CALLS))
 def test_bad_arguments_fail_at_the_call_naming_them(case):
     call, error, message = BAD_LAYER_CALLS[case]
     with pytest.raises(error, match=message):
-        call()
+        call(rnncount)
+
+
+@pytest.mark.parametrize("case", sorted(TORCH))
+def test_torch_raises_the_same_class_for_the_same_mistake(case):
+    call, error, _ = BAD_LAYER_CALLS[case]
+    with pytest.raises(error):
+        call(nn)
+
+
+def test_dropout_takes_every_value_in_0_1_as_torch():
+    assert all(make_layer(kind, num_layers=2, dropout=p).dropout == p for p in (0, 0.5, 1) for kind in LAYERS)
+    torch.manual_seed(0)
+    ours = LSTM(I, H, num_layers=2, dropout=1.0).train()  # p = 1: layer 2 sees zeros, deterministically
+    theirs = nn.LSTM(I, H, num_layers=2, dropout=1.0).train()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(T, B, I)
+    torch.testing.assert_close(ours(x)[0], theirs(x)[0])
 
 
 # ----------------------------------------------------------------------------------- no torch RNN on our path

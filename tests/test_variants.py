@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from conftest import assert_same_function, flatten
+from conftest import assert_same_function, cell_view, flatten
 from rnncount import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from rnncount.cells import Noise
 from rnncount.model import CELLS, Counter, ModelConfig
@@ -95,7 +95,8 @@ def rnn_by_hand(cell, x, h, m=None):
 
 
 def by_hand(cell, x, state, m=None):
-    oracle = {LSTMCell: lstm_by_hand, GRUCell: gru_by_hand, RNNCell: rnn_by_hand}[type(cell)]
+    kind = type(cell._cell if isinstance(cell, cell_view) else cell)
+    oracle = {LSTMCell: lstm_by_hand, GRUCell: gru_by_hand, RNNCell: rnn_by_hand}[kind]
     return oracle(cell, x, *state, m=m)
 
 
@@ -128,7 +129,8 @@ NOISY_CELLS = {  # recurrent dropout and zoneout, on plain cells and on variants
 
 
 def randomized(cell):
-    """Layer-norm gains and shifts start at 1 and 0: move them, so the test sees every parameter act."""
+    """Layer-norm gains and shifts start at 1 and 0: move them, so the test sees every parameter act (a cell's, or
+    a layer's: its ln_* parameters are named ln_gain_ih_l0, ...)."""
     with torch.no_grad():
         for name, p in cell.named_parameters():
             if name.startswith("ln_"):
@@ -225,9 +227,7 @@ GRADCHECK_LAYERS = {  # tiny: gradcheck perturbs every element in turn
 def test_variant_layer_gradcheck(name):
     torch.manual_seed(0)
     make, input = GRADCHECK_LAYERS[name]
-    layer = make().double().train()
-    for cell in layer.cells:
-        randomized(cell)
+    layer = randomized(make().double().train())
     case = Case(input=input, hx=True, dtype=torch.float64, dropout=0.5)  # dropout: seeds every call
     call = layer_call(case, {"packed_sorted": [2, 1], "packed_unsorted": [1, 2]}.get(input))
     inputs = layer_inputs(layer, case, steps=2, batch=2)
@@ -263,13 +263,11 @@ def test_variant_layer_equals_hand_loop(variant, case):
     """Stacks, directions, packing and the hoisted (layer-normalised) input projection, against the hand step in
     a loop run one sequence at a time (test_layers.stacked_loop)."""
     torch.manual_seed(0)
-    layer = LAYER_VARIANTS[variant](**case.options).to(case.dtype)
-    for cell in layer.cells:
-        randomized(cell)
+    layer = randomized(LAYER_VARIANTS[variant](**case.options).to(case.dtype))
     kwargs = {"return_cell_states": True} if isinstance(layer, LSTM) else {}
     lengths = LENGTHS[case.input]
     names, params = zip(*layer.named_parameters())
-    oracle = hand_call(layer, lambda k, x, state: by_hand(layer.cells[k], x, state), case, lengths)
+    oracle = hand_call(layer, lambda k, x, state: by_hand(cell_view(layer, k), x, state), case, lengths)
     assert_same_function(lambda *a: layer_call(case, lengths, **kwargs)(layer, *a), oracle,
                          layer_inputs(layer, case), params, params, names)
 
@@ -290,7 +288,8 @@ def test_noisy_layer_equals_hand_loop_with_the_same_masks(make):
     output, _ = layer(x)
     torch.manual_seed(5)
     expected = []
-    for direction, cell in enumerate(layer.cells):
+    for direction in range(2):
+        cell = cell_view(layer, direction)
         noise = cell.draw_noise(T, (B,), x)
         state = cell.zero_state((B,), x)
         outputs = [None] * T

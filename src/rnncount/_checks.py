@@ -1,4 +1,13 @@
-"""Argument checks that fail at the call, with the argument's name and the expected vs given value."""
+"""Argument checks that fail at the call, with the argument's name and the expected vs given value.
+
+Each raises the exception class torch.nn raises for the same mistake (so code written against
+torch.nn catches ours), with a message that names the argument:
+
+    constructor sizes      TypeError (not an int); ValueError (layers: < 1); RuntimeError (cells: < 0)
+    dropout                ValueError unless a number in [0, 1]
+    input dimensions       ValueError;  input width, time steps, state shape/dtype: RuntimeError
+    input dtype != weights ValueError for the layers, RuntimeError for the cells (as torch's)
+"""
 
 from __future__ import annotations
 
@@ -6,14 +15,25 @@ import torch
 
 
 def check_positive_int(name: str, value) -> int:
+    """A layer's size: an int >= 1."""
+    return _check_int(name, value, 1, ValueError)
+
+
+def check_size(name: str, value) -> int:
+    """A cell's size: an int >= 0 (torch.nn's cells take 0; a negative size fails creating the weights)."""
+    return _check_int(name, value, 0, RuntimeError)
+
+
+def _check_int(name: str, value, minimum: int, error: type[Exception]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+    if value < minimum:
+        raise error(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
 def check_probability(name: str, value) -> float:
+    """recurrent_dropout, zoneout: a float in [0, 1) (1 would drop or freeze everything)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a float in [0, 1), got {type(value).__name__}")
     if not 0.0 <= value < 1.0:
@@ -21,43 +41,45 @@ def check_probability(name: str, value) -> float:
     return float(value)
 
 
-def check_floating(name: str, tensor) -> None:
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-    if not tensor.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {tensor.dtype}")
+def check_dropout(value) -> float:
+    """The dropout between layers: a number in [0, 1], as torch.nn's RNNs take it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def check_input(tensor, input_size: int, batched_dims: int) -> None:
-    """`tensor` must be floating, have `batched_dims` (batched) or one less (unbatched) dims, width input_size."""
-    check_floating("input", tensor)
+    """`tensor` must have `batched_dims` (batched) or one less (unbatched) dims, and width input_size."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.dim() not in (batched_dims - 1, batched_dims):
         raise ValueError(
             f"input must have {batched_dims - 1} (unbatched) or {batched_dims} (batched) dimensions, "
             f"got shape {tuple(tensor.shape)}"
         )
     if tensor.size(-1) != input_size:
-        raise ValueError(
+        raise RuntimeError(
             f"input has {tensor.size(-1)} features in its last dimension, expected input_size={input_size} "
             f"(input shape {tuple(tensor.shape)})"
         )
 
 
 def check_state(name: str, tensor, expected: tuple[int, ...], like: torch.Tensor) -> None:
-    """A state tensor must be floating, of the expected shape, dtype and device as the input."""
-    check_floating(name, tensor)
+    """A state tensor must be a tensor of the expected shape, with the input's dtype and device."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tuple(tensor.shape) != tuple(expected):
-        raise ValueError(f"{name} has shape {tuple(tensor.shape)}, expected {tuple(expected)}")
+        raise RuntimeError(f"{name} has shape {tuple(tensor.shape)}, expected {tuple(expected)}")
     if tensor.dtype != like.dtype or tensor.device != like.device:
-        raise TypeError(
+        raise RuntimeError(
             f"{name} is {tensor.dtype} on {tensor.device}, expected {like.dtype} on {like.device} like the input"
         )
 
 
-def check_dtype(tensor: torch.Tensor, parameter: torch.Tensor) -> None:
+def check_dtype(tensor: torch.Tensor, parameter: torch.Tensor, error: type[Exception]) -> None:
     """The input must have the parameters' dtype and device (a mismatch would fail deep in a matmul)."""
     if tensor.dtype != parameter.dtype or tensor.device != parameter.device:
-        raise TypeError(
+        raise error(
             f"input is {tensor.dtype} on {tensor.device} but the parameters are {parameter.dtype} on "
             f"{parameter.device}; convert one to the other (e.g. module.to(input.dtype))"
         )

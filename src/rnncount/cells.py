@@ -10,6 +10,13 @@ the input half out of its time loop (one matmul for all steps):
 A state is a tuple of tensors: (h, c) for the LSTM, (h,) for the GRU and the RNN; h is always
 first. `forward(x, state=None)` is the one-step call with torch.nn.*Cell's contract.
 
+The parameters a step reads come from `weights`: by default the cell's own (a cell alone is a
+module with torch.nn.*Cell's parameters), or, inside a layer, the layer's, which owns them under
+torch.nn's names (weight_hh_l0, ...) and hands each cell a `Weights` of them at every call:
+
+    x_proj = cell.input_projection(x, weights)
+    state  = cell.step(x_proj, state, weights=weights)
+
 Variants are keyword switches on these same cells, off by default; a switch that is off adds no
 parameter and no operation, so with all of them off a cell is the plain one, equal to torch.nn's:
 
@@ -32,9 +39,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import init as _init
-from ._checks import check_dtype, check_input, check_positive_int, check_probability, check_state
+from ._checks import check_dtype, check_input, check_probability, check_size, check_state
 
 State = tuple[Tensor, ...]
+
+
+class Weights:
+    """A cell's parameters, read once per call: attributes by the cell's own names (weight_ih, weight_hh, ...).
+
+    A layer owns its cells' parameters under torch.nn's names and makes one of these per cell at each
+    forward, from whatever those attributes hold then (a reassigned Parameter, a parametrization's value).
+    """
+
+    def __init__(self, tensors: dict[str, Tensor | None]):
+        for name, tensor in tensors.items():
+            setattr(self, name, tensor)
 
 
 class Noise(NamedTuple):
@@ -58,7 +77,8 @@ class Noise(NamedTuple):
 class RecurrentCell(nn.Module):
     """What every cell shares: parameters, initialisation, checks, the random masks and the one-step forward.
 
-    A subclass sets `num_gates` and writes `step`; it may override `_projection_bias`.
+    A subclass sets `num_gates` and writes `step`; it may override `_projection_bias`. Every method that
+    reads a parameter takes `weights` (see Weights): None means the cell's own.
     Parameters: weight_ih (G*H, I), weight_hh (G*H, H_rec), bias_ih (G*H), bias_hh (G*H),
     where G = num_gates and H_rec is the width of the state fed back (H, or proj_size);
     with layer_norm also ln_gain_ih and ln_gain_hh (G, H), each gate's layer-norm gain.
@@ -76,27 +96,28 @@ class RecurrentCell(nn.Module):
     forget_gate: int | None = None  # index of the forget gate, for init's forget_bias
     reference_init = "linear"  # the counting reference's initialisation (see rnncount.init)
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, recurrent_size: int | None = None,
-                 init: str = "torch", forget_bias: float | None = None, layer_norm: bool = False,
-                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *,
+                 recurrent_size: int | None = None, init: str = "torch", forget_bias: float | None = None,
+                 layer_norm: bool = False, recurrent_dropout: float = 0.0, zoneout: float = 0.0):
         super().__init__()
-        self.input_size = check_positive_int("input_size", input_size)
-        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.input_size = check_size("input_size", input_size)
+        self.hidden_size = check_size("hidden_size", hidden_size)
         self.bias = bool(bias)
         recurrent_size = hidden_size if recurrent_size is None else recurrent_size
         gates = self.num_gates * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(gates, input_size))  # (G*H, I)
-        self.weight_hh = nn.Parameter(torch.empty(gates, recurrent_size))  # (G*H, H_rec)
+        factory = dict(device=device, dtype=dtype)
+        self.weight_ih = nn.Parameter(torch.empty(gates, input_size, **factory))  # (G*H, I)
+        self.weight_hh = nn.Parameter(torch.empty(gates, recurrent_size, **factory))  # (G*H, H_rec)
         if bias:
-            self.bias_ih = nn.Parameter(torch.empty(gates))
-            self.bias_hh = nn.Parameter(torch.empty(gates))
+            self.bias_ih = nn.Parameter(torch.empty(gates, **factory))
+            self.bias_hh = nn.Parameter(torch.empty(gates, **factory))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.layer_norm = bool(layer_norm)
         if layer_norm:
-            self.ln_gain_ih = nn.Parameter(torch.empty(self.num_gates, hidden_size))  # (G, H)
-            self.ln_gain_hh = nn.Parameter(torch.empty(self.num_gates, hidden_size))  # (G, H)
+            self.ln_gain_ih = nn.Parameter(torch.empty(self.num_gates, hidden_size, **factory))  # (G, H)
+            self.ln_gain_hh = nn.Parameter(torch.empty(self.num_gates, hidden_size, **factory))  # (G, H)
         else:
             self.register_parameter("ln_gain_ih", None)
             self.register_parameter("ln_gain_hh", None)
@@ -114,22 +135,23 @@ class RecurrentCell(nn.Module):
         """Width of each state tensor: (H,) here, (H_out, H) for the LSTM."""
         return (self.hidden_size,)
 
-    def input_projection(self, x: Tensor) -> Tensor:
+    def input_projection(self, x: Tensor, weights: Weights | None = None) -> Tensor:
         """W_ih x + b: (..., I) -> (..., G*H), b the biases that add outside every gate product.
 
         With layer_norm: LN(W_ih x) + b, each gate normalised over its H units (so it can be hoisted too).
         """
-        bias = self._projection_bias()
-        if self.ln_gain_ih is None:
-            return F.linear(x, self.weight_ih, bias)
-        x_proj = _layer_norm(F.linear(x, self.weight_ih), self.ln_gain_ih)
+        w = self if weights is None else weights
+        bias = self._projection_bias(w)
+        if not self.layer_norm:
+            return F.linear(x, w.weight_ih, bias)
+        x_proj = _layer_norm(F.linear(x, w.weight_ih), w.ln_gain_ih)
         return x_proj if bias is None else x_proj + bias
 
-    def _projection_bias(self) -> Tensor | None:
+    def _projection_bias(self, w) -> Tensor | None:
         """b_ih + b_hh: here both add outside every gate product."""
-        return None if self.bias_ih is None else self.bias_ih + self.bias_hh
+        return None if w.bias_ih is None else w.bias_ih + w.bias_hh
 
-    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None) -> State:
+    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights: Weights | None = None) -> State:
         raise NotImplementedError
 
     def zero_state(self, batch_shape: tuple[int, ...], like: Tensor) -> State:
@@ -140,13 +162,15 @@ class RecurrentCell(nn.Module):
 
         Recurrent dropout: one mask for all steps, training only. Zoneout: a mask per step in training, p in eval.
         """
+        if not self.recurrent_dropout and not self.zoneout:  # (before reading self.training: no mode, no masks)
+            return None
         dropout = self.recurrent_dropout if self.training else 0.0
         if not dropout and not self.zoneout:
             return None
         recurrent = zoneout = None
         if dropout:
             keep = 1.0 - dropout
-            recurrent = like.new_empty(*batch_shape, self.weight_hh.size(1)).bernoulli_(keep) / keep  # (B, H_rec)
+            recurrent = like.new_empty(*batch_shape, self.state_sizes[0]).bernoulli_(keep) / keep  # (B, H_rec)
         if self.zoneout and self.training:
             zoneout = tuple(like.new_empty(steps, *batch_shape, size).bernoulli_(self.zoneout)
                             for size in self.state_sizes)  # (T, B, size) each
@@ -167,7 +191,7 @@ class RecurrentCell(nn.Module):
         state = (state,) if isinstance(state, Tensor) else tuple(state)
         if len(state) != len(self.state_sizes):
             raise ValueError(f"state must hold {len(self.state_sizes)} tensor(s), got {len(state)}")
-        check_dtype(x, self.weight_ih)
+        check_dtype(x, self.weight_ih, RuntimeError)
         for name, tensor, size in zip(("h", "c"), state, self.state_sizes):
             check_state(name, tensor, (*batch_shape, size), like=x)
         noise = self.draw_noise(1, batch_shape or (1,), x)
@@ -187,6 +211,15 @@ class RecurrentCell(nn.Module):
 
     def _switches(self) -> tuple[str, ...]:
         return ("layer_norm",)
+
+
+def check_proj_size(proj_size, hidden_size: int) -> int:
+    """proj_size: an int in [0, hidden_size) (0: no projection); TypeError/ValueError as torch.nn.LSTM."""
+    if isinstance(proj_size, bool) or not isinstance(proj_size, int):
+        raise TypeError(f"proj_size must be an int, got {type(proj_size).__name__}")
+    if not 0 <= proj_size < max(hidden_size, 1):
+        raise ValueError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size}")
+    return proj_size
 
 
 def _recurrent(x_proj: Tensor, h: Tensor, weight_hh: Tensor, ln_gain: Tensor | None = None) -> Tensor:
@@ -249,61 +282,62 @@ class LSTMCell(RecurrentCell):
     forget_gate = 1
     reference_init = "uniform3"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0, *,
-                 init: str = "torch", forget_bias: float | None = None, peephole: bool = False,
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *,
+                 proj_size: int = 0, init: str = "torch", forget_bias: float | None = None, peephole: bool = False,
                  coupled: bool = False, layer_norm: bool = False, recurrent_dropout: float = 0.0,
                  zoneout: float = 0.0):
-        check_positive_int("hidden_size", hidden_size)  # first: the proj_size check below reads it
-        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
-            raise ValueError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size}")
+        check_size("hidden_size", hidden_size)  # first: the proj_size check below reads it
+        check_proj_size(proj_size, hidden_size)
         self.coupled = bool(coupled)
         if coupled:  # gates f, g, o
             self.num_gates, self.forget_gate = 3, 0
-        super().__init__(input_size, hidden_size, bias, recurrent_size=proj_size or hidden_size, init=init,
-                         forget_bias=forget_bias, layer_norm=layer_norm, recurrent_dropout=recurrent_dropout,
-                         zoneout=zoneout)
+        super().__init__(input_size, hidden_size, bias, device, dtype, recurrent_size=proj_size or hidden_size,
+                         init=init, forget_bias=forget_bias, layer_norm=layer_norm,
+                         recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         self.proj_size = proj_size
+        factory = dict(device=device, dtype=dtype)
         if proj_size:
-            self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size))  # (P, H)
+            self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size, **factory))  # (P, H)
         self.peephole = bool(peephole)
         if peephole:
             if not coupled:
-                self.weight_ci = nn.Parameter(torch.empty(hidden_size))  # (H,)
-            self.weight_cf = nn.Parameter(torch.empty(hidden_size))  # (H,)
-            self.weight_co = nn.Parameter(torch.empty(hidden_size))  # (H,)
+                self.weight_ci = nn.Parameter(torch.empty(hidden_size, **factory))  # (H,)
+            self.weight_cf = nn.Parameter(torch.empty(hidden_size, **factory))  # (H,)
+            self.weight_co = nn.Parameter(torch.empty(hidden_size, **factory))  # (H,)
         if layer_norm:
-            self.ln_gain_c = nn.Parameter(torch.empty(hidden_size))  # (H,)
-            self.ln_bias_c = nn.Parameter(torch.empty(hidden_size))  # (H,)
+            self.ln_gain_c = nn.Parameter(torch.empty(hidden_size, **factory))  # (H,)
+            self.ln_bias_c = nn.Parameter(torch.empty(hidden_size, **factory))  # (H,)
         self.reset_parameters()
 
     @property
     def state_sizes(self) -> tuple[int, int]:
         return (self.proj_size or self.hidden_size, self.hidden_size)
 
-    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None) -> State:
+    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights: Weights | None = None) -> State:
+        w = self if weights is None else weights
         h, c = state  # (B, H_out), (B, H)
-        gates = _recurrent(x_proj, _dropped(h, noise), self.weight_hh, self.ln_gain_hh)  # (B, G*H)
-        if self.coupled:
+        gates = _recurrent(x_proj, _dropped(h, noise), w.weight_hh, w.ln_gain_hh if self.layer_norm else None)
+        if self.coupled:  # (B, G*H) -> (B, H) each
             f, g, o = gates.chunk(3, dim=1)
         else:
             i, f, g, o = gates.chunk(4, dim=1)
         if self.peephole:  # the input and forget gates look at c_{t-1}
-            f = f + self.weight_cf * c
+            f = f + w.weight_cf * c
             if not self.coupled:
-                i = i + self.weight_ci * c
+                i = i + w.weight_ci * c
         f = torch.sigmoid(f)
         i = 1 - f if self.coupled else torch.sigmoid(i)
         g = torch.tanh(g)
         c_next = f * c + i * g
         if self.peephole:  # the output gate looks at c_t
-            o = o + self.weight_co * c_next
+            o = o + w.weight_co * c_next
         o = torch.sigmoid(o)
         if self.layer_norm:
-            h_next = o * torch.tanh(F.layer_norm(c_next, c_next.shape[-1:], self.ln_gain_c, self.ln_bias_c))
+            h_next = o * torch.tanh(F.layer_norm(c_next, c_next.shape[-1:], w.ln_gain_c, w.ln_bias_c))
         else:
             h_next = o * torch.tanh(c_next)
         if self.proj_size:
-            h_next = h_next @ self.weight_hr.t()  # (B, P)
+            h_next = h_next @ w.weight_hr.t()  # (B, P)
         return _zoned_out((h_next, c_next), state, noise)
 
     def extra_repr(self) -> str:
@@ -338,37 +372,39 @@ class GRUCell(RecurrentCell):
 
     num_gates = 3
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = True, *,
-                 init: str = "torch", layer_norm: bool = False, recurrent_dropout: float = 0.0, zoneout: float = 0.0):
-        super().__init__(input_size, hidden_size, bias, init=init, layer_norm=layer_norm,
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *,
+                 reset_after: bool = True, init: str = "torch", layer_norm: bool = False,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        super().__init__(input_size, hidden_size, bias, device, dtype, init=init, layer_norm=layer_norm,
                          recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         self.reset_after = bool(reset_after)
         self.reset_parameters()
 
-    def _projection_bias(self) -> Tensor | None:
+    def _projection_bias(self, w) -> Tensor | None:
         """b_ih, plus b_hh where it adds outside a gate product: all of it reset-before, b_hr and b_hz reset-after
         (b_hn sits inside r * (W_hn h + b_hn))."""
-        if self.bias_ih is None:
+        if w.bias_ih is None:
             return None
         if self.reset_after:
-            b_hr, b_hz, _ = self.bias_hh.chunk(3)
-            return self.bias_ih + torch.cat([b_hr, b_hz, torch.zeros_like(b_hz)])
-        return self.bias_ih + self.bias_hh
+            b_hr, b_hz, _ = w.bias_hh.chunk(3)
+            return w.bias_ih + torch.cat([b_hr, b_hz, torch.zeros_like(b_hz)])
+        return w.bias_ih + w.bias_hh
 
-    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None) -> State:
+    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights: Weights | None = None) -> State:
+        w = self if weights is None else weights
         (h,) = state  # (B, H)
         h_rec = _dropped(h, noise)  # h_{t-1} as the recurrent matmuls see it
         H = self.hidden_size
         x_rz, x_n = x_proj.split([2 * H, H], dim=1)  # (B, 2H), (B, H)
-        w_rz, w_n = self.weight_hh.split([2 * H, H], dim=0)  # (2H, H), (H, H)
-        ln_rz, ln_n = self.ln_gain_hh.split([2, 1]) if self.layer_norm else (None, None)  # (2, H), (1, H)
+        w_rz, w_n = w.weight_hh.split([2 * H, H], dim=0)  # (2H, H), (H, H)
+        ln_rz, ln_n = w.ln_gain_hh.split([2, 1]) if self.layer_norm else (None, None)  # (2, H), (1, H)
         r, z = torch.sigmoid(_recurrent(x_rz, h_rec, w_rz, ln_rz)).chunk(2, dim=1)
         if self.reset_after:
             h_n = h_rec @ w_n.t()
             if self.layer_norm:
                 h_n = _layer_norm(h_n, ln_n)
-            if self.bias_hh is not None:
-                h_n = h_n + self.bias_hh[2 * H:]
+            if w.bias_hh is not None:
+                h_n = h_n + w.bias_hh[2 * H:]
             n = torch.tanh(x_n + r * h_n)
         else:
             n = torch.tanh(_recurrent(x_n, r * h_rec, w_n, ln_n))
@@ -391,19 +427,20 @@ class RNNCell(RecurrentCell):
 
     num_gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", *,
-                 init: str = "torch", recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device=None, dtype=None, *, init: str = "torch", recurrent_dropout: float = 0.0, zoneout: float = 0.0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, init=init, recurrent_dropout=recurrent_dropout,
-                         zoneout=zoneout)
+        super().__init__(input_size, hidden_size, bias, device, dtype, init=init,
+                         recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         self.nonlinearity = nonlinearity
         self.activation = torch.tanh if nonlinearity == "tanh" else torch.relu
         self.reset_parameters()
 
-    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None) -> State:
+    def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights: Weights | None = None) -> State:
+        w = self if weights is None else weights
         (h,) = state  # (B, H)
-        h_next = self.activation(_recurrent(x_proj, _dropped(h, noise), self.weight_hh))
+        h_next = self.activation(_recurrent(x_proj, _dropped(h, noise), w.weight_hh))
         return _zoned_out((h_next,), state, noise)
 
     def extra_repr(self) -> str:

@@ -23,7 +23,7 @@ from itertools import repeat
 import torch
 from torch import Tensor
 
-from .cells import RecurrentCell, State
+from .cells import RecurrentCell, State, Weights
 
 CHUNK = 20  # steps per compiled call: long enough to amortise the call, short enough to compile in seconds
 # Every cell form (class, switches), state size, batch size and requires-grad pattern is one compiled
@@ -37,14 +37,15 @@ _compiled = None  # the torch.compile'd _chunk, made on first use
 _available = True  # False once compiling has failed: eager from then on
 
 
-def _chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor | None) -> tuple[tuple[Tensor, ...], State]:
+def _chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor | None,
+           weights: Weights | None) -> tuple[tuple[Tensor, ...], State]:
     """layers.scan's loop over a chunk: x_proj (K, B, G*H), alive (K, B, 1) or None.
 
     Returns every step's state stacked per component, ((K, B, H_out), ...), and the last state.
     """
     history = []
     for t, x_t in enumerate(x_proj.unbind(0)):
-        new = cell.step(x_t, state)
+        new = cell.step(x_t, state, None, weights)
         if alive is not None:
             new = tuple(torch.where(alive[t], n, s) for n, s in zip(new, state))
         history.append(new)
@@ -63,25 +64,25 @@ def _compiled_chunk():
     return _compiled
 
 
-def _run_chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor | None):
+def _run_chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor | None, weights: Weights | None):
     """One chunk through the compiled loop; on the first failure, a one-line notice and eager for good."""
     global _available
     if _available:
         try:
-            return _compiled_chunk()(cell, x_proj, state, alive)
+            return _compiled_chunk()(cell, x_proj, state, alive, weights)
         except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
             _available = False
             reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
             print(f"rnncount: torch.compile is unavailable here ({type(error).__name__}: {reason}); "
                   "running eagerly", file=sys.stderr)
-    return _chunk(cell, x_proj, state, alive)
+    return _chunk(cell, x_proj, state, alive, weights)
 
 
 def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None = None,
-         reverse: bool = False) -> tuple[State, State]:
+         reverse: bool = False, weights: Weights | None = None) -> tuple[State, State]:
     """rnncount.layers.scan's contract, run in compiled chunks of CHUNK steps (see the module docstring)."""
     if reverse:  # walk the flipped sequence forwards, then put the history back in time order
-        history, state = scan(cell, x_proj.flip(0), state, None if mask is None else mask.flip(0))
+        history, state = scan(cell, x_proj.flip(0), state, None if mask is None else mask.flip(0), weights=weights)
         return tuple(part.flip(0) for part in history), state
     size = min(CHUNK, x_proj.size(0))
     # split, not x_proj[a:b]: slicing would make autograd allocate a full-size gradient per chunk
@@ -90,7 +91,7 @@ def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None 
     for x_chunk, alive in chunks:
         # a shorter last chunk runs eagerly: a second compiled length would cost a second compile
         run = _run_chunk if x_chunk.size(0) == size else _chunk
-        parts, state = run(cell, x_chunk, state, alive)
+        parts, state = run(cell, x_chunk, state, alive, weights)
         stacked.append(parts)
     return tuple(torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*stacked)), state  # (T, B, *)
 

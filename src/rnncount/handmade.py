@@ -25,13 +25,13 @@ SATURATION = 30.0  # sigmoid(z) and tanh(z) round to exactly 1.0 in float32 from
 def handmade_lstm() -> Counter:
     """The hand-set counting LSTM (one unit, readout from c), in eval mode."""
     model = Counter(ModelConfig(cell="lstm", hidden_size=1, readout="c"))
-    cell = model.rnn.cells[0]
+    rnn = model.rnn
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
         # rows of weight_ih / bias_ih, gate order i, f, g, o (one unit each)
-        cell.bias_ih[0] = SATURATION  # input gate open
-        cell.bias_ih[1] = SATURATION  # forget gate open: nothing is ever forgotten
-        cell.weight_ih[2, 0] = SATURATION  # candidate g = tanh(30 x) = x
+        rnn.bias_ih_l0[0] = SATURATION  # input gate open
+        rnn.bias_ih_l0[1] = SATURATION  # forget gate open: nothing is ever forgotten
+        rnn.weight_ih_l0[2, 0] = SATURATION  # candidate g = tanh(30 x) = x
         model.head.weight.fill_(1.0)  # ŷ = c_T
     return model.eval()

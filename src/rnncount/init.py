@@ -23,41 +23,49 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 SCHEMES = ("torch", "reference", "orthogonal", "identity")
 
 
-def initialize_(cell: nn.Module, scheme: str = "torch", forget_bias: float | None = None) -> None:
-    """Initialise a cell's parameters in place (see the module docstring for the schemes)."""
+def initialize_(cell: nn.Module, scheme: str = "torch", forget_bias: float | None = None,
+                weights: dict[str, Tensor] | None = None) -> None:
+    """Initialise a cell's parameters in place (see the module docstring for the schemes).
+
+    weights: the cell's parameters by its own names (weight_ih, ...), in the cell's order; by default
+    its own. A layer, which owns its cells' parameters under torch.nn's names, passes them here.
+    """
     if scheme not in SCHEMES:
         raise ValueError(f"init must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    weights = dict(cell.named_parameters()) if weights is None else weights
+    if not weights:
+        return  # a layer's cell: its parameters live on the layer, which initialises them
     hidden = cell.hidden_size
     torch_names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # torch.nn's parameters
-    own = [(name, p) for name, p in cell.named_parameters() if name in torch_names]
+    own = [(name, p) for name, p in weights.items() if name in torch_names]
     uniform3 = scheme == "reference" and cell.reference_init == "uniform3"
     with torch.no_grad():
         if uniform3:
-            k = math.sqrt(3.0 / hidden)
+            k = _uniform3_bound(hidden)
             for _, p in own:
                 p.uniform_(-k, k)
         elif scheme == "reference":
-            recurrent_width = cell.weight_hh.size(1)
+            recurrent_width = weights["weight_hh"].size(1)
             fan_in = {"weight_ih": cell.input_size, "bias_ih": cell.input_size, "weight_hh": recurrent_width,
                       "bias_hh": recurrent_width, "weight_hr": hidden}
             for name, p in own:
-                k = 1.0 / math.sqrt(fan_in[name])
+                k = _bound(fan_in[name])
                 p.uniform_(-k, k)
         else:
-            k = 1.0 / math.sqrt(hidden)
+            k = _bound(hidden)
             for _, p in own:
                 p.uniform_(-k, k)
         if scheme == "orthogonal":
-            for block in cell.weight_hh.split(hidden, dim=0):  # (H, H_in) per gate
+            for block in weights["weight_hh"].split(hidden, dim=0):  # (H, H_in) per gate
                 nn.init.orthogonal_(block)
         # the variants' parameters last, so that a variant starts from the plain cell's weights (same seed)
-        k = math.sqrt(3.0 / hidden) if uniform3 else 1.0 / math.sqrt(hidden)
-        for name, p in cell.named_parameters():
+        k = _uniform3_bound(hidden) if uniform3 else _bound(hidden)
+        for name, p in weights.items():
             if name.startswith("ln_gain"):
                 p.fill_(1.0)
             elif name.startswith("ln_bias"):
@@ -65,16 +73,26 @@ def initialize_(cell: nn.Module, scheme: str = "torch", forget_bias: float | Non
             elif name not in torch_names:  # peephole weights
                 p.uniform_(-k, k)
         if scheme == "identity":
-            for block in cell.weight_hh.split(hidden, dim=0):  # (H, H_in) per gate
+            for block in weights["weight_hh"].split(hidden, dim=0):  # (H, H_in) per gate
                 nn.init.eye_(block)
-            for bias in (cell.bias_ih, cell.bias_hh):
-                if bias is not None:
-                    bias.zero_()
+            for name in ("bias_ih", "bias_hh"):
+                if weights.get(name) is not None:
+                    weights[name].zero_()
         if forget_bias is not None:
             if cell.forget_gate is None:
                 raise ValueError(f"forget_bias applies to LSTM cells only, not {type(cell).__name__}")
-            if cell.bias_ih is None:
+            if weights.get("bias_ih") is None:
                 raise ValueError("forget_bias needs bias=True")
             gate = slice(cell.forget_gate * hidden, (cell.forget_gate + 1) * hidden)
-            cell.bias_ih[gate] = forget_bias
-            cell.bias_hh[gate] = 0.0
+            weights["bias_ih"][gate] = forget_bias
+            weights["bias_hh"][gate] = 0.0
+
+
+def _bound(fan: int) -> float:
+    """1/sqrt(fan), torch.nn's uniform bound; 0 for an empty fan (torch.nn's cells allow size 0)."""
+    return 1.0 / math.sqrt(fan) if fan > 0 else 0.0
+
+
+def _uniform3_bound(hidden: int) -> float:
+    """sqrt(3/H), the counting reference's LSTM bound."""
+    return math.sqrt(3.0 / hidden) if hidden > 0 else 0.0

@@ -4,8 +4,12 @@
     RecurrentLayer       stacks layers and directions of one cell type: cells[layer * D + direction]
     LSTM, GRU, RNN       torch.nn's constructors and forward contracts
 
-The state_dict keys and parameter attributes carry torch's names (weight_ih_l0,
-bias_hh_l1_reverse, weight_hr_l0, ...), so `ours.load_state_dict(torch_layer.state_dict())` works.
+A layer owns its parameters under torch.nn's names (weight_ih_l0, bias_hh_l1_reverse, weight_hr_l0,
+..., a variant's as ln_gain_hh_l0, weight_ci_l0), as real Parameters in torch's order, so a torch
+state_dict loads both ways and torch.nn.utils (weight_norm, spectral_norm, prune, parametrize) find
+them. Its cells hold the switches and the math, no parameters: at each call the layer hands every
+cell a `Weights` of what those attributes hold then, so a reassigned, tied or parametrized weight
+takes effect (see the README's "Drop-in" section for what differs from torch.nn and why).
 Beyond torch: `lengths=` for padded batches without packing, every step's cell state from the
 LSTM (`return_cell_states=True`), initialisation schemes (`init=`, `forget_bias=`), the
 reset-before GRU (`reset_after=False`), and the cells' variants (rnncount.cells): `peephole=`,
@@ -23,12 +27,13 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from . import fast
-from ._checks import check_dtype, check_input, check_positive_int, check_probability, check_state
-from .cells import GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State
+from . import init as _init
+from ._checks import check_dropout, check_dtype, check_input, check_positive_int, check_state
+from .cells import GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State, Weights, check_proj_size
 
 
 def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None = None,
-         reverse: bool = False, noise: Noise | None = None) -> tuple[State, State]:
+         reverse: bool = False, noise: Noise | None = None, weights: Weights | None = None) -> tuple[State, State]:
     """Run `cell.step` over time.
 
     x_proj: (T, B, G*H), the input already projected for every step (cell.input_projection).
@@ -37,6 +42,7 @@ def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None 
             unchanged, so each sequence's final state is the one at its own last step.
     reverse: walk from the last step to the first (the backward direction).
     noise:  optional, the sequence's random masks (cell.draw_noise); step t gets noise.at(t).
+    weights: the cell's parameters (None: its own), passed to every step.
     Returns every step's state, stacked in time order per component ((T, B, H_out), ...),
     and the final state.
     """
@@ -44,7 +50,7 @@ def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None 
     alive = mask.unbind(0) if mask is not None else None
     states: list[State] = [()] * len(inputs)
     for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
-        new = cell.step(inputs[t], state, None if noise is None else noise.at(t))
+        new = cell.step(inputs[t], state, None if noise is None else noise.at(t), weights)
         if alive is not None:
             new = tuple(torch.where(alive[t], n, s) for n, s in zip(new, state))
         states[t] = state = new
@@ -56,44 +62,71 @@ class RecurrentLayer(nn.Module):
 
     Layer l's input is layer l-1's output (both directions concatenated); dropout, in training
     mode, acts between layers only, as in torch.nn. Cells sit in `self.cells` at index
-    layer * num_directions + direction. `compile_steps()` runs them through rnncount.fast.
+    layer * num_directions + direction; their parameters are the layer's, named `{name}_l{layer}`
+    (+ `_reverse`), and `cell_weights(k)` reads cell k's. `compile_steps()` runs them through rnncount.fast.
     """
 
     compiled = False  # scan with rnncount.fast (compiled chunks of steps) instead of the eager loop
 
-    def __init__(self, make_cell: Callable[[int], RecurrentCell], input_size: int, hidden_size: int,
+    def __init__(self, make_cell: Callable[..., RecurrentCell], input_size: int, hidden_size: int,
                  num_layers: int = 1, bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False):
+                 bidirectional: bool = False, device=None, dtype=None):
         super().__init__()
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
-        self.dropout = check_probability("dropout", dropout)
+        self.dropout = check_dropout(dropout)
         if self.dropout and num_layers == 1:
             warnings.warn("dropout acts between layers only, so it has no effect with num_layers=1", stacklevel=3)
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
-        first = make_cell(input_size)
+        factory = dict(device=device, dtype=dtype)
+        first = make_cell(input_size, **factory)
         layer_input = self.num_directions * first.state_sizes[0]
         self.cells = nn.ModuleList(
-            [first] + [make_cell(input_size if k < self.num_directions else layer_input)
+            [first] + [make_cell(input_size if k < self.num_directions else layer_input, **factory)
                        for k in range(1, num_layers * self.num_directions)]
         )
-        self._aliases = {self._torch_name(k, name): (k, name)
-                         for k, cell in enumerate(self.cells) for name, _ in cell.named_parameters()}
-        self._register_state_dict_hook(_to_torch_names)
-        self._register_load_state_dict_pre_hook(_from_torch_names, with_module=True)
+        # Each cell made (and initialised) its parameters; they move to the layer under torch's names.
+        self._weight_names: list[dict[str, str | None]] = []  # per cell: its name -> the layer's (None: absent)
+        for k, cell in enumerate(self.cells):
+            names = {}
+            for name, parameter in list(cell._parameters.items()):
+                names[name] = None if parameter is None else self._torch_name(k, name)
+                if parameter is not None:
+                    self.register_parameter(names[name], parameter)
+                delattr(cell, name)
+            self._weight_names.append(names)
+        self._all_weights = [[n for n in names.values() if n is not None] for names in self._weight_names]
+        self._flat_weights_names = [name for names in self._all_weights for name in names]
 
     def _torch_name(self, k: int, name: str) -> str:
         layer, direction = divmod(k, self.num_directions)
         return f"{name}_l{layer}" + ("_reverse" if direction else "")
 
-    def __getattr__(self, name: str):
-        aliases = self.__dict__.get("_aliases", {})
-        if name in aliases:  # torch's names: weight_ih_l0, bias_hh_l1_reverse, ...
-            k, param = aliases[name]
-            return getattr(self.cells[k], param)
-        return super().__getattr__(name)
+    def cell_weights(self, k: int) -> Weights:
+        """Cell k's parameters as they are now (after any parametrization), by the cell's own names."""
+        return Weights({name: None if attr is None else getattr(self, attr)
+                        for name, attr in self._weight_names[k].items()})
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """torch.nn's: every cell's parameters, a list per layer and direction."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        """torch.nn's: every parameter in order, as the attributes hold them now."""
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    def flatten_parameters(self) -> None:
+        """Does nothing: torch.nn packs its weights into one buffer for cuDNN; these layers read them as they are."""
+
+    def reset_parameters(self) -> None:
+        """Initialise every cell's parameters again, with its scheme (rnncount.init), in construction order."""
+        for k, cell in enumerate(self.cells):
+            weights = {name: getattr(self, attr) for name, attr in self._weight_names[k].items() if attr}
+            _init.initialize_(cell, cell.init, cell.forget_bias, weights)
 
     @property
     def state_sizes(self) -> tuple[int, ...]:
@@ -119,10 +152,10 @@ class RecurrentLayer(nn.Module):
             x = input if batched else input.unsqueeze(1)  # unbatched (T, I) -> (T, 1, I)
             if batched and self.batch_first:
                 x = x.transpose(0, 1)  # (B, T, I) -> (T, B, I)
-        check_dtype(x, self.cells[0].weight_ih)
+        check_dtype(x, getattr(self, self._flat_weights_names[0]), ValueError)
         steps, batch = x.shape[:2]
         if steps == 0:
-            raise ValueError(f"input has no time steps (shape {tuple(x.shape)})")
+            raise RuntimeError(f"input has no time steps (shape {tuple(x.shape)})")
         mask = None if lengths is None else _step_mask(lengths, steps, batch, x.device)  # (T, B, 1)
         states = self._initial_states(hx, batch, x, batched)
         finals, cell_states = [], None
@@ -130,12 +163,13 @@ class RecurrentLayer(nn.Module):
             outputs, cells = [], []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
-                cell = self.cells[k]
+                cell, weights = self.cells[k], self.cell_weights(k)
                 noise = cell.draw_noise(steps, (batch,), x)  # one sequence's masks (None if it has none)
+                x_proj = cell.input_projection(x, weights)  # (T, B, G*H)
                 if self.compiled and noise is None:  # random masks keep to the eager loop for now
-                    history, final = fast.scan(cell, cell.input_projection(x), states[k], mask, direction == 1)
+                    history, final = fast.scan(cell, x_proj, states[k], mask, direction == 1, weights)
                 else:
-                    history, final = scan(cell, cell.input_projection(x), states[k], mask, direction == 1, noise)
+                    history, final = scan(cell, x_proj, states[k], mask, direction == 1, noise, weights)
                 outputs.append(history[0])  # (T, B, H_out)
                 if keep_cell_states and layer == self.num_layers - 1:
                     cells.append(history[1])  # (T, B, H)
@@ -183,17 +217,6 @@ class RecurrentLayer(nn.Module):
         return ", ".join(options)
 
 
-def _to_torch_names(module: RecurrentLayer, state_dict, prefix: str, local_metadata) -> None:
-    for torch_name, (k, name) in module._aliases.items():
-        state_dict[prefix + torch_name] = state_dict.pop(f"{prefix}cells.{k}.{name}")
-
-
-def _from_torch_names(module: RecurrentLayer, state_dict, prefix: str, *args) -> None:
-    for torch_name, (k, name) in module._aliases.items():
-        if prefix + torch_name in state_dict:
-            state_dict[f"{prefix}cells.{k}.{name}"] = state_dict.pop(prefix + torch_name)
-
-
 def _step_mask(lengths, steps: int, batch: int, device) -> Tensor:
     """(T, B, 1) bool: True where step t is inside sequence b (t < lengths[b])."""
     lengths = torch.as_tensor(lengths)
@@ -215,6 +238,11 @@ def _pack_like(padded: Tensor, like: PackedSequence) -> PackedSequence:
     return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
 
 
+def _no_projection(proj_size) -> None:
+    if proj_size:
+        raise ValueError("proj_size is only supported by the LSTM, not the RNN or GRU (as in torch.nn)")
+
+
 class LSTM(RecurrentLayer):
     """torch.nn.LSTM, from rnncount.LSTMCell.
 
@@ -234,14 +262,17 @@ class LSTM(RecurrentLayer):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, *, init: str = "torch", forget_bias: float | None = None,
-                 peephole: bool = False, coupled: bool = False, layer_norm: bool = False,
-                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+                 proj_size: int = 0, device=None, dtype=None, *, init: str = "torch",
+                 forget_bias: float | None = None, peephole: bool = False, coupled: bool = False,
+                 layer_norm: bool = False, recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        check_positive_int("hidden_size", hidden_size)
+        check_proj_size(proj_size, hidden_size)
         variants = dict(peephole=peephole, coupled=coupled, layer_norm=layer_norm,
                         recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         super().__init__(
-            lambda size: LSTMCell(size, hidden_size, bias, proj_size, init=init, forget_bias=forget_bias, **variants),
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+            lambda size, **factory: LSTMCell(size, hidden_size, bias, **factory, proj_size=proj_size, init=init,
+                                             forget_bias=forget_bias, **variants),
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.proj_size = proj_size
 
     def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None, *,
@@ -263,11 +294,13 @@ class GRU(RecurrentLayer):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 reset_after: bool = True, *, init: str = "torch", layer_norm: bool = False,
-                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+                 proj_size: int = 0, device=None, dtype=None, *, reset_after: bool = True, init: str = "torch",
+                 layer_norm: bool = False, recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        _no_projection(proj_size)
         variants = dict(layer_norm=layer_norm, recurrent_dropout=recurrent_dropout, zoneout=zoneout)
-        super().__init__(lambda size: GRUCell(size, hidden_size, bias, reset_after, init=init, **variants),
-                         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+        super().__init__(lambda size, **factory: GRUCell(size, hidden_size, bias, **factory, reset_after=reset_after,
+                                                         init=init, **variants),
+                         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.reset_after = reset_after
 
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
@@ -285,11 +318,12 @@ class RNN(RecurrentLayer):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, *, init: str = "torch", recurrent_dropout: float = 0.0,
-                 zoneout: float = 0.0):
-        super().__init__(lambda size: RNNCell(size, hidden_size, bias, nonlinearity, init=init,
-                                              recurrent_dropout=recurrent_dropout, zoneout=zoneout),
-                         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None, *, init: str = "torch",
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        _no_projection(proj_size)
+        super().__init__(lambda size, **factory: RNNCell(size, hidden_size, bias, nonlinearity, **factory, init=init,
+                                                         recurrent_dropout=recurrent_dropout, zoneout=zoneout),
+                         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,

@@ -200,8 +200,9 @@ class Trainer:
         less they change as the count outgrows the lengths seen in training.
         """
         shrink = 1 - self.optimizer.param_groups[0]["lr"] * self.train_config.recurrent_decay
-        for cell in self.model.rnn.cells:
-            cell.weight_hh.mul_(max(shrink, 0.0))
+        for name, weight in self.model.rnn.named_parameters():
+            if name.startswith("weight_hh_l"):  # every layer and direction's W_hh
+                weight.mul_(max(shrink, 0.0))
 
     def _set_lr(self, progress: float) -> None:
         """Cosine decay: lr at progress 0 (the first batch), lr_end at 1 (after the last)."""
