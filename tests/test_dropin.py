@@ -374,6 +374,10 @@ def test_weight_operations_act_as_on_torch(operation, target, impl):
     for module in (reference, subject):
         torch.manual_seed(3)  # spectral_norm's vectors, the random pruning mask, the reassigned values
         OPERATIONS[operation](module, name)
+    if operation == "spectral_norm" and kind in LAYERS:
+        # torch.nn's layers read each weight twice per forward, so in training mode spectral_norm's power
+        # iteration runs twice there and once here (README, "Drop-in"): compared in eval mode, which keeps u, v
+        reference.eval(), subject.eval()
     x = example_input(kind)
     assert_same(reference, subject, x)
     assert_same(reference, subject, x)
@@ -393,10 +397,13 @@ class Counted(nn.Module):
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("target", TARGETS)
-def test_forward_reads_each_weight_as_often_as_torch(target, impl):
+def test_forward_reads_each_weight_once(target, impl):
     """A parametrized weight is recomputed at every read (spectral_norm runs a power iteration each time, in place),
-    so a forward must read each weight as many times as torch.nn's does: once."""
+    so a forward reads each weight once, as torch.nn's cells and its other modules do. torch.nn's RNN layers read
+    each twice (a deliberate difference, README "Drop-in"), so their control is skipped."""
     kind, options, name = TARGETS[target]
+    if impl == "torch" and kind in LAYERS:
+        pytest.skip("torch.nn's RNN layers read each weight twice per forward")
     counts = []
     for module in twins(impl, kind, I, H, **options):
         counter = Counted()
@@ -404,7 +411,9 @@ def test_forward_reads_each_weight_as_often_as_torch(target, impl):
         counter.calls = 0
         module(example_input(kind))
         counts.append(counter.calls)
-    assert counts[1] == counts[0], f"{name} read {counts[1]} times per forward, torch.nn reads it {counts[0]} times"
+    assert counts[1] == 1, f"{name} read {counts[1]} times per forward"
+    if kind not in LAYERS:
+        assert counts[0] == 1, f"torch.nn reads {name} {counts[0]} times per forward"
 
 
 TIES = {"bias_ih_l0_reverse": "bias_ih_l0", "weight_hh_l1": "weight_hh_l0"}

@@ -32,6 +32,13 @@ def _check_int(name: str, value, minimum: int, error: type[Exception]) -> int:
     return value
 
 
+def check_bool(name: str, value) -> bool:
+    """A layer's bias and batch_first: a bool, as torch.nn's RNNs require (TypeError otherwise)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
 def check_probability(name: str, value) -> float:
     """recurrent_dropout, zoneout: a float in [0, 1) (1 would drop or freeze everything)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -130,6 +130,15 @@ class RecurrentCell(nn.Module):
     def reset_parameters(self) -> None:
         _init.initialize_(self, self.init, self.forget_bias)
 
+    def _built(self) -> None:
+        """The end of a cell's __init__: remember its parameters' names (weight_names), then initialise them."""
+        self.weight_names = tuple(self._parameters)
+        self.reset_parameters()
+
+    def own_weights(self) -> Weights:
+        """The cell's own parameters, each read once (a parametrized one is computed once per call)."""
+        return Weights({name: getattr(self, name) for name in self.weight_names})
+
     @property
     def state_sizes(self) -> tuple[int, ...]:
         """Width of each state tensor: (H,) here, (H_out, H) for the LSTM."""
@@ -191,16 +200,22 @@ class RecurrentCell(nn.Module):
         state = (state,) if isinstance(state, Tensor) else tuple(state)
         if len(state) != len(self.state_sizes):
             raise ValueError(f"state must hold {len(self.state_sizes)} tensor(s), got {len(state)}")
-        check_dtype(x, self.weight_ih, RuntimeError)
+        for name, tensor in zip(("h", "c"), state):
+            if isinstance(tensor, Tensor) and tensor.dim() not in (1, 2):
+                raise ValueError(f"{name} must have 1 (unbatched) or 2 (batched) dimensions, got shape "
+                                 f"{tuple(tensor.shape)}")
+        weights = self.own_weights()
+        check_dtype(x, weights.weight_ih, RuntimeError)
         for name, tensor, size in zip(("h", "c"), state, self.state_sizes):
             check_state(name, tensor, (*batch_shape, size), like=x)
         noise = self.draw_noise(1, batch_shape or (1,), x)
         noise = None if noise is None else noise.at(0)
         if not batch_shape:  # unbatched: a batch of one, squeezed again below
-            new = self.step(self.input_projection(x.unsqueeze(0)), tuple(s.unsqueeze(0) for s in state), noise)
+            new = self.step(self.input_projection(x.unsqueeze(0), weights), tuple(s.unsqueeze(0) for s in state),
+                            noise, weights)
             new = tuple(s.squeeze(0) for s in new)
         else:
-            new = self.step(self.input_projection(x), state, noise)
+            new = self.step(self.input_projection(x, weights), state, noise, weights)
         return new[0] if len(new) == 1 else new
 
     def extra_repr(self) -> str:
@@ -307,7 +322,7 @@ class LSTMCell(RecurrentCell):
         if layer_norm:
             self.ln_gain_c = nn.Parameter(torch.empty(hidden_size, **factory))  # (H,)
             self.ln_bias_c = nn.Parameter(torch.empty(hidden_size, **factory))  # (H,)
-        self.reset_parameters()
+        self._built()
 
     @property
     def state_sizes(self) -> tuple[int, int]:
@@ -378,7 +393,7 @@ class GRUCell(RecurrentCell):
         super().__init__(input_size, hidden_size, bias, device, dtype, init=init, layer_norm=layer_norm,
                          recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         self.reset_after = bool(reset_after)
-        self.reset_parameters()
+        self._built()
 
     def _projection_bias(self, w) -> Tensor | None:
         """b_ih, plus b_hh where it adds outside a gate product: all of it reset-before, b_hr and b_hz reset-after
@@ -435,7 +450,7 @@ class RNNCell(RecurrentCell):
                          recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         self.nonlinearity = nonlinearity
         self.activation = torch.tanh if nonlinearity == "tanh" else torch.relu
-        self.reset_parameters()
+        self._built()
 
     def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights: Weights | None = None) -> State:
         w = self if weights is None else weights

@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from . import fast
 from . import init as _init
-from ._checks import check_dropout, check_dtype, check_input, check_positive_int, check_state
+from ._checks import check_bool, check_dropout, check_dtype, check_input, check_positive_int, check_state
 from .cells import GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State, Weights, check_proj_size
 
 
@@ -67,6 +67,7 @@ class RecurrentLayer(nn.Module):
     """
 
     compiled = False  # scan with rnncount.fast (compiled chunks of steps) instead of the eager loop
+    proj_size = 0  # torch.nn's attribute on every RNN (the LSTM sets its own)
 
     def __init__(self, make_cell: Callable[..., RecurrentCell], input_size: int, hidden_size: int,
                  num_layers: int = 1, bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -78,7 +79,8 @@ class RecurrentLayer(nn.Module):
         self.dropout = check_dropout(dropout)
         if self.dropout and num_layers == 1:
             warnings.warn("dropout acts between layers only, so it has no effect with num_layers=1", stacklevel=3)
-        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.bias, self.batch_first = check_bool("bias", bias), check_bool("batch_first", batch_first)
+        self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
         factory = dict(device=device, dtype=dtype)
         first = make_cell(input_size, **factory)
@@ -152,7 +154,8 @@ class RecurrentLayer(nn.Module):
             x = input if batched else input.unsqueeze(1)  # unbatched (T, I) -> (T, 1, I)
             if batched and self.batch_first:
                 x = x.transpose(0, 1)  # (B, T, I) -> (T, B, I)
-        check_dtype(x, getattr(self, self._flat_weights_names[0]), ValueError)
+        weights = [self.cell_weights(k) for k in range(len(self.cells))]  # each read once per call
+        check_dtype(x, weights[0].weight_ih, ValueError)
         steps, batch = x.shape[:2]
         if steps == 0:
             raise RuntimeError(f"input has no time steps (shape {tuple(x.shape)})")
@@ -163,13 +166,13 @@ class RecurrentLayer(nn.Module):
             outputs, cells = [], []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
-                cell, weights = self.cells[k], self.cell_weights(k)
+                cell = self.cells[k]
                 noise = cell.draw_noise(steps, (batch,), x)  # one sequence's masks (None if it has none)
-                x_proj = cell.input_projection(x, weights)  # (T, B, G*H)
+                x_proj = cell.input_projection(x, weights[k])  # (T, B, G*H)
                 if self.compiled and noise is None:  # random masks keep to the eager loop for now
-                    history, final = fast.scan(cell, x_proj, states[k], mask, direction == 1, weights)
+                    history, final = fast.scan(cell, x_proj, states[k], mask, direction == 1, weights[k])
                 else:
-                    history, final = scan(cell, x_proj, states[k], mask, direction == 1, noise, weights)
+                    history, final = scan(cell, x_proj, states[k], mask, direction == 1, noise, weights[k])
                 outputs.append(history[0])  # (T, B, H_out)
                 if keep_cell_states and layer == self.num_layers - 1:
                     cells.append(history[1])  # (T, B, H)
