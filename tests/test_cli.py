@@ -105,6 +105,24 @@ def test_predict_equals_the_model_in_python(trained):
     assert float(result.stdout.split()[2].strip("()")) == pytest.approx(expected, abs=1e-4)
 
 
+def test_predict_and_evaluate_say_when_a_length_is_outside_training(trained, tmp_path):
+    """The tiny model trained at length 8 only: lengths 7 and 12 get one line on stderr naming them and the
+    recipe that counts beyond; length 8 gets none; a handmade model (no training lengths) none either."""
+    out, _ = trained
+    model = out / "model.pt"
+    inside = rnncount("predict", "--model", model, "01101001")
+    assert inside.returncode == 0 and inside.stderr == ""
+    outside = rnncount("predict", "--model", model, "0110100", "01101001", "011010011011")
+    assert outside.returncode == 0 and len(outside.stdout.splitlines()) == 3
+    assert outside.stderr.count("\n") == 1 and "lengths 7, 12 are outside" in outside.stderr
+    assert "(8)" in outside.stderr and "--recipe generalize" in outside.stderr
+    evaluated = rnncount("evaluate", "--model", model, "--length", "12", "--samples", "20")
+    assert evaluated.returncode == 0 and "length 12 is outside" in evaluated.stderr
+    assert rnncount("evaluate", "--model", model, "--samples", "20").stderr == ""
+    assert rnncount("handmade", "--out", tmp_path / "hand").returncode == 0
+    assert rnncount("predict", "--model", tmp_path / "hand" / "model.pt", "1" * 50).stderr == ""
+
+
 def test_evaluate(trained):
     out, _ = trained
     result = rnncount("evaluate", "--model", out / "model.pt", "--length", "12", "--samples", "100", process=True)

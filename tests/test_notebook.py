@@ -17,4 +17,4 @@ def test_example_notebook_executes(tmp_path, monkeypatch):
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for output in cell.get("outputs", []))
-    assert "max |difference|:" in printed and "Epoch 4/4" in printed and "Test Loss: " in printed
+    assert "max |difference|:" in printed and "Epoch 5/5" in printed and "Test Loss: " in printed

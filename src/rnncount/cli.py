@@ -541,14 +541,40 @@ def model_on_device(args: argparse.Namespace):
     return model.to(device), payload, device
 
 
+def training_lengths(payload: dict) -> tuple[int, int] | None:
+    """The shortest and longest sequence a model file's model was trained on (None: not trained, e.g. handmade)."""
+    config = payload.get("train_config")
+    if not config:
+        return None
+    return config.get("min_length") or config["length"], config["length"]
+
+
+def warn_outside_training(payload: dict, lengths: list[int]) -> None:
+    """One line on stderr when some lengths lie outside the model's training lengths: it may count wrong there."""
+    trained = training_lengths(payload)
+    outside = sorted({n for n in lengths if trained and not trained[0] <= n <= trained[1]})
+    if not outside:
+        return
+    span = f"{trained[0]}" if trained[0] == trained[1] else f"{trained[0]}-{trained[1]}"
+    shown = ", ".join(map(str, outside[:5])) + (", ..." if len(outside) > 5 else "")
+    recipe = (payload.get("train_config") or {}).get("recipe")
+    advice = ("it was trained with --recipe generalize, which counts far past its training lengths (rnncount "
+              "generalize measures how far)" if recipe == "generalize" else
+              "its counts there may be wrong; a model trained with --recipe generalize counts far past them")
+    noun = "length {} is" if len(outside) == 1 else "lengths {} are"
+    print(f"rnncount: note: {noun.format(shown)} outside the lengths this model was trained on ({span}): {advice}",
+          file=sys.stderr)
+
+
 def run_predict(args: argparse.Namespace) -> int:
-    model, _, device = model_on_device(args)
+    model, payload, device = model_on_device(args)
     sequences = read_sequences(args.sequences)
     try:
         encoded = [encode(s) for s in sequences]  # each (T_i, 1)
     except ValueError as error:
         raise UsageError(str(error)) from None
     lengths = torch.tensor([len(s) for s in sequences])
+    warn_outside_training(payload, lengths.tolist())
     inputs = torch.nn.utils.rnn.pad_sequence(encoded, batch_first=True)  # (N, T, 1)
     with torch.no_grad():
         predictions = model(inputs.to(device), lengths).tolist()
@@ -560,6 +586,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     model, payload, device = model_on_device(args)
     length = args.length or (payload.get("train_config") or {}).get("length", 20)  # a handmade model has none
+    warn_outside_training(payload, [length])
     data = counting_data(args.samples, length, torch.Generator().manual_seed(args.seed)).to(device)
     result = evaluate(model, data)
     print(f"Length {length}, {args.samples} samples (seed {args.seed}): Loss: {result['loss']:.4f}; "
