@@ -68,10 +68,11 @@ def chunk_size(steps: int) -> int:
     return divisor or root + (root * root < steps)
 
 
-def _chunked(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Tensor:
+def _chunked(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False, scratch: bool = False) -> Tensor:
     """The three stages of chunked_scan, without autograd: a, b (T, N), h0 (N,) -> h (T, N).
 
     reverse: h_t = a_t ⊙ h_{t+1} + b_t, from h_{T+1} = h0 down to h_1 (the walk goes backwards in time).
+    scratch: a and b (contiguous) are the caller's to lose: P and h are computed in their place, saving two copies.
     """
     steps, channels = a.shape
     size = chunk_size(steps)
@@ -81,19 +82,20 @@ def _chunked(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Tensor:
         a = torch.cat([a, a.new_ones(pad, channels)])
         b = torch.cat([b, b.new_zeros(pad, channels)])
     a = a.reshape(chunks, size, channels)  # (K, C, N): chunk, position in chunk, channel
-    h = b.reshape(chunks, size, channels).clone()  # (K, C, N): h°, then h
-    product = a.clone()  # (K, C, N): P
+    b = b.reshape(chunks, size, channels)
+    h = b if scratch or pad else b.clone()  # (K, C, N): h°, then h
+    product = a if scratch or pad else a.clone()  # (K, C, N): P; a itself is read only where P still equals it
     inside = range(size - 2, -1, -1) if reverse else range(1, size)
     step = 1 if reverse else -1  # where the previous step of the walk lies
     for c in inside:  # 1. inside every chunk at once, from a zero start
-        h[:, c].addcmul_(a[:, c], h[:, c + step])  # h°_c = a_c h°_prev + b_c
+        h[:, c].addcmul_(product[:, c], h[:, c + step])  # h°_c = a_c h°_prev + b_c  (P_c is a_c until the next line)
         product[:, c].mul_(product[:, c + step])  # P_c = a_c P_prev
     end = 0 if reverse else size - 1  # each chunk's last step in the walk
+    order = range(chunks - 1, -1, -1) if reverse else range(chunks)
     starts = torch.empty_like(h[:, 0])  # (K, N): the state before each chunk
-    carry = h0
-    for k in (range(chunks - 1, -1, -1) if reverse else range(chunks)):  # 2. across chunks
-        starts[k] = carry
-        carry = torch.addcmul(h[k, end], product[k, end], carry)  # s_next = P_end s_k + h°_end
+    starts[order[0]] = h0
+    for k, following in zip(order, order[1:]):  # 2. across chunks: s_next = P_end s_k + h°_end
+        torch.addcmul(h[k, end], product[k, end], starts[k], out=starts[following])
     h.addcmul_(product, starts.unsqueeze(1))  # 3. h_t = h°_t + P_t s_k
     return h.view(chunks * size, channels)[:steps]
 
@@ -123,7 +125,8 @@ class _ChunkedScan(torch.autograd.Function):
         a_next = torch.empty_like(a)  # the coefficient of the step after t in the walk; none after the last
         a_next[earlier] = a[later]
         a_next[-first - 1] = 0
-        delta = _chunked(a_next, grad_h.contiguous(), torch.zeros_like(h0), not reverse)  # (T, N)
+        delta = _chunked(a_next, grad_h.clone(memory_format=torch.contiguous_format), torch.zeros_like(h0),
+                         not reverse, scratch=True)  # (T, N)
         grad_a = torch.empty_like(a)
         torch.mul(delta[later], h[earlier], out=grad_a[later])  # δ_t h_{t-1}
         torch.mul(delta[first], h0, out=grad_a[first])
