@@ -256,6 +256,7 @@ def test_min_cells_init(init, bound):
     cell = MinGRUCell(2, 4, init=init)
     assert all(p.abs().max() <= bound for p in cell.parameters())
     assert SLSTMCell(1, 4, forget_bias=20.0).bias_ih[4:8].eq(20.0).all()
+    assert MinLSTMCell(1, 4, forget_bias=20.0).bias_ih[:4].eq(20.0).all()
 
 
 # ------------------------------------------------------------------------------------------- the layers
@@ -379,7 +380,8 @@ def test_counter_builds_the_new_cells_by_name():
 
 
 @pytest.mark.parametrize("settings, fragment", [
-    (dict(cell="mingru", readout="c"), "readout='c' and forget_bias apply to the LSTM"),
+    (dict(cell="mingru", readout="c"), "readout='c' applies to the LSTM"),
+    (dict(cell="mingru", forget_bias=1.0), "forget_bias applies to the LSTM (and its variants), the sLSTM and the minLSTM"),
     (dict(cell="minlstm", zoneout=0.1), "not implemented for the minlstm"),
     (dict(cell="lstm", num_heads=2), "num_heads applies to the sLSTM only"),
     (dict(cell="slstm", num_heads=3), "hidden_size=20 must be a multiple of num_heads=3"),

@@ -337,16 +337,19 @@ class MinLSTM(RecurrentLayer):
     """minLSTM (Feng et al. 2024), from rnncount.MinLSTMCell, every step at once (rnncount.parallel).
 
     forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
-    normalize=False drops the length-independence scaling f/(f+i), i/(f+i). `layer.parallel = False`: the step loop.
+    normalize=False drops the length-independence scaling f/(f+i), i/(f+i); forget_bias sets b_f at the start.
+    `layer.parallel = False`: the step loop.
     """
 
     parallel = True
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
-                 init: str = "torch", normalize: bool = True, recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+                 init: str = "torch", normalize: bool = True, forget_bias: float | None = None,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
         _no_noise("MinLSTM", recurrent_dropout, zoneout)
-        super().__init__(lambda size: MinLSTMCell(size, hidden_size, bias, init=init, normalize=normalize),
+        super().__init__(lambda size: MinLSTMCell(size, hidden_size, bias, init=init, normalize=normalize,
+                                                  forget_bias=forget_bias),
                          input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
         self.normalize = normalize
 

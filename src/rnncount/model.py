@@ -43,7 +43,8 @@ def family(cell: str) -> str:
 
 
 READOUTS = ("h", "c")
-CELL_STATE = ("lstm", "slstm")  # families with a cell state c: readout="c" and forget_bias apply to them
+CELL_STATE = ("lstm", "slstm")  # families with a cell state c, for readout="c"
+FORGET_GATE = ("lstm", "slstm", "minlstm")  # families with a forget gate, for forget_bias
 MASKED = ("lstm", "gru", "rnn")  # families with recurrent dropout and zoneout
 PARALLEL = ("mingru", "minlstm")  # families without recurrent weights W_hh, trained with the parallel scan
 
@@ -60,7 +61,7 @@ class ModelConfig:
     init: str = "reference"  # see rnncount.init
     recurrent_dropout: float = 0.0  # Gal & Ghahramani's, one mask per sequence (training only)
     zoneout: float = 0.0  # Krueger et al.'s, on h (and c)
-    forget_bias: float | None = None  # LSTM only: the forget gate's initial bias (None: the init scheme's)
+    forget_bias: float | None = None  # LSTM, sLSTM, minLSTM: the forget gate's initial bias (None: the init scheme's)
     readout: str = "h"  # what the head reads: "h" (h_T, the reference) or "c" (LSTM, sLSTM: the cell state c_T)
     num_heads: int = 1  # sLSTM only: blocks of its block-diagonal recurrent matrices
 
@@ -69,8 +70,10 @@ class ModelConfig:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         if self.readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
-        if family(self.cell) not in CELL_STATE and (self.readout == "c" or self.forget_bias is not None):
-            raise ValueError(f"readout='c' and forget_bias apply to the LSTM (and its variants) and the sLSTM only, "
+        if family(self.cell) not in CELL_STATE and self.readout == "c":
+            raise ValueError(f"readout='c' applies to the LSTM (and its variants) and the sLSTM only, not the {self.cell}")
+        if family(self.cell) not in FORGET_GATE and self.forget_bias is not None:
+            raise ValueError(f"forget_bias applies to the LSTM (and its variants), the sLSTM and the minLSTM only, "
                              f"not the {self.cell}")
         if family(self.cell) not in MASKED and (self.recurrent_dropout or self.zoneout):
             raise ValueError(f"recurrent_dropout and zoneout are not implemented for the {self.cell}")
@@ -93,7 +96,7 @@ def make_layer(config: ModelConfig, input_size: int = 1) -> RecurrentLayer:
     layer, switches = VARIANTS[config.cell]
     options = dict(num_layers=config.num_layers, batch_first=True, init=config.init,
                    recurrent_dropout=config.recurrent_dropout, zoneout=config.zoneout, **switches)
-    if layer in (LSTM, SLSTM):
+    if layer in (LSTM, SLSTM, MinLSTM):
         options["forget_bias"] = config.forget_bias
     if layer is SLSTM:
         options["num_heads"] = config.num_heads

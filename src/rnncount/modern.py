@@ -120,7 +120,7 @@ class MinLSTMCell(_InputGatedCell):
 
     Weights in the order f, i, h̃: weight_ih (3H, I), bias_ih (3H). Normalised (the paper's form, the default),
     f' + i' = 1 and h_t is a convex mix, bounded like minGRU's. normalize=False keeps f_t and i_t as they are:
-    then f = i = 1 adds h̃_t at every step, without bound.
+    then f = 1 adds i_t ⊙ h̃_t at every step, without bound. forget_bias sets b_f after initialisation.
 
     Example:
         >>> cell = MinLSTMCell(1, 20)
@@ -128,11 +128,18 @@ class MinLSTMCell(_InputGatedCell):
     """
 
     num_gates = 3
+    forget_gate = 0
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, init: str = "torch",
-                 normalize: bool = True):
+                 normalize: bool = True, forget_bias: float | None = None):
         self.normalize = bool(normalize)
         super().__init__(input_size, hidden_size, bias, init=init)
+        if forget_bias is not None:
+            if not bias:
+                raise ValueError("forget_bias needs bias=True")
+            self.forget_bias = forget_bias
+            with torch.no_grad():
+                self.bias_ih[:hidden_size] = forget_bias  # b_f
 
     def coefficients(self, x_proj: Tensor, weights=None) -> tuple[Tensor, Tensor]:
         k_f, k_i, k_h = x_proj.chunk(3, dim=-1)  # (..., H) each
