@@ -98,6 +98,8 @@ def gate(cell, x, k):
 
 
 def test_g_is_the_papers():
+    x = torch.randn(10_000)
+    assert torch.equal(g(x), torch.where(x >= 0, x + 0.5, torch.sigmoid(x)))  # bit for bit
     x = torch.tensor([-3.0, -0.5, 0.0, 0.5, 4.0], dtype=f64)
     assert torch.equal(g(x), torch.tensor([torch.sigmoid(torch.tensor(-3.0, dtype=f64)).item(),
                                            torch.sigmoid(torch.tensor(-0.5, dtype=f64)).item(), 0.5, 1.0, 4.5],
