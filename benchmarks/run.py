@@ -261,7 +261,7 @@ def target_6(repeats: int) -> list[dict]:
 
 
 class LogSpaceMinGRU(nn.Module):
-    """A MinGRU's cell through Heinsen's log-space scan (rnncount.parallel.log_space_scan), the textbook form, batch_first."""
+    """A MinGRU's cell through Heinsen's log-space scan (rnncount.parallel.log_space_scan), the textbook form."""
 
     def __init__(self, layer: rnncount.MinGRU):
         super().__init__()

@@ -184,7 +184,8 @@ def test_slstm_stabilised_equals_unstabilised(num_heads):
 
 
 def test_slstm_first_step_and_stabiliser_by_hand():
-    """From the zero state m_1 = ĩ_1, so i' = 1, n_1 = 1, c_1 = z_1 and h_1 = o_1 z_1; then m_2 = max(log f_2 + m_1, ĩ_2)."""
+    """From the zero state m_1 = ĩ_1, so i' = 1, n_1 = 1, c_1 = z_1 and h_1 = o_1 z_1;
+    then m_2 = max(log f_2 + m_1, ĩ_2)."""
     torch.manual_seed(1)
     cell = SLSTMCell(I, H).double()
     x1, x2 = torch.randn(B, I, dtype=f64), torch.randn(B, I, dtype=f64)
@@ -383,7 +384,7 @@ def test_counter_builds_the_new_cells_by_name():
 
 @pytest.mark.parametrize("settings, fragment", [
     (dict(cell="mingru", readout="c"), "readout='c' applies to the LSTM"),
-    (dict(cell="mingru", forget_bias=1.0), "forget_bias applies to the LSTM (and its variants), the sLSTM and the minLSTM"),
+    (dict(cell="mingru", forget_bias=1.0), "forget_bias applies to the LSTM (and its variants), the sLSTM and"),
     (dict(cell="minlstm", zoneout=0.1), "not implemented for the minlstm"),
     (dict(cell="lstm", num_heads=2), "num_heads applies to the sLSTM only"),
     (dict(cell="slstm", num_heads=3), "hidden_size=20 must be a multiple of num_heads=3"),

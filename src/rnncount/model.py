@@ -71,7 +71,8 @@ class ModelConfig:
         if self.readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
         if family(self.cell) not in CELL_STATE and self.readout == "c":
-            raise ValueError(f"readout='c' applies to the LSTM (and its variants) and the sLSTM only, not the {self.cell}")
+            raise ValueError(f"readout='c' applies to the LSTM (and its variants) and the sLSTM only, "
+                             f"not the {self.cell}")
         if family(self.cell) not in FORGET_GATE and self.forget_bias is not None:
             raise ValueError(f"forget_bias applies to the LSTM (and its variants), the sLSTM and the minLSTM only, "
                              f"not the {self.cell}")

@@ -19,7 +19,8 @@ Three ways to run it, equal up to rounding (tests/test_modern.py):
                                   1. inside every chunk, from a zero start, the C steps run one after another,
                                      all chunks (and all B*H channels) at once: h°_t = a_t h°_{t-1} + b_t and
                                      the running product P_t = a_t P_{t-1};
-                                  2. across chunks, a short loop carries each chunk's start: s_k = P_end s_{k-1} + h°_end;
+                                  2. across chunks, a short loop carries each chunk's start:
+                                     s_k = P_end s_{k-1} + h°_end;
                                   3. h_t = h°_t + P_t s_k, one fused multiply-add over everything.
                                 About 2*sqrt(T) small vectorised ops in all, in linear space and with nothing
                                 but products of a's in [0, 1] and sums, so it cannot overflow (no division by
@@ -134,7 +135,7 @@ class _ChunkedScan(torch.autograd.Function):
 
 
 def chunked_scan(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Tensor:
-    """h_t = a_t ⊙ h_{t-1} + b_t for every t, chunk-parallel (see the module docstring). a, b (T, *), h0 (*) -> (T, *).
+    """h_t = a_t ⊙ h_{t-1} + b_t for every t, chunk-parallel (module docstring): a, b (T, *), h0 (*) -> (T, *).
 
     reverse: h_t = a_t ⊙ h_{t+1} + b_t, from h0 after the last step back to the first.
     """
