@@ -14,7 +14,7 @@ Three ways to run it, equal up to rounding (tests/test_modern.py):
     log_space_scan(a, b, h_0)   Heinsen 2023, the form Feng et al. 2024 train with: in logs, with
                                 a*_t = cumsum(log a) and log h_t = a*_t + logcumsumexp(log h_0, log b_s - a*_s).
                                 Needs b > 0 (minGRU's g) and is slow on a CPU: logcumsumexp is a serial
-                                loop with an exp and a log per element (38 ms of 63-77 ms at B16 T1000 H20).
+                                loop with an exp and a log per element (benchmarks/run.py, target 7).
     chunked_scan(a, b, h_0)     what the layers use. The T steps are cut into chunks of C ~ sqrt(T) steps:
                                   1. inside every chunk, from a zero start, the C steps run one after another,
                                      all chunks (and all B*H channels) at once: h°_t = a_t h°_{t-1} + b_t and
@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-State = tuple[Tensor, ...]
+from .cells import State
 
 
 def sequential(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
