@@ -1,4 +1,5 @@
-"""rnncount's speed against torch.nn and the reference loop: the five targets of issue 4, side by side.
+"""rnncount's speed against torch.nn and the reference loop: the five targets of issue 4, side by side
+(target 6: the layer-normalised LSTM; target 7, issue 14: minGRU and minLSTM's parallel scan against the LSTM).
 
     python benchmarks/run.py                     # all targets; prints a table, writes benchmarks/results.json
     python benchmarks/run.py --targets 3,4,5     # some of them
@@ -34,11 +35,13 @@ import reference_loop  # noqa: E402
 
 import rnncount  # noqa: E402
 from rnncount.model import ModelConfig  # noqa: E402
+from rnncount.parallel import log_space_scan  # noqa: E402
 from rnncount.train import TrainConfig, Trainer  # noqa: E402
 
 SHAPES_3 = [((16, 20, 20), 1.0), ((64, 100, 128), 1.0), ((64, 100, 512), 1.0), ((16, 1000, 20), 2.0)]
 SHAPE_4, BOUND_4 = (256, 1000, 20), 1.2
 SHAPES_5, BOUND_5 = [(16, 1000, 20), (64, 100, 512)], 1.5
+SHAPES_7 = [((16, 20, 20), 1.0), ((16, 1000, 20), 1 / 30)]  # issue 14: no slower at T=20, >= 30x faster at T=1000
 
 
 def threads_for(hidden: int) -> int:
@@ -257,7 +260,41 @@ def target_6(repeats: int) -> list[dict]:
     return rows
 
 
-TARGETS = {1: target_1, 2: target_2, 3: target_3, 4: target_4, 5: target_5, 6: target_6}
+class LogSpaceMinGRU(nn.Module):
+    """A MinGRU's cell through Heinsen's log-space scan (rnncount.parallel.log_space_scan), the textbook form."""
+
+    def __init__(self, layer: rnncount.MinGRU):
+        super().__init__()
+        self.cell = layer.cells[0]
+
+    def forward(self, x):  # (B, T, I)
+        a, b = self.cell.coefficients(self.cell.input_projection(x.transpose(0, 1)))  # (T, B, H) each
+        h = log_space_scan(a, b, a.new_zeros(a.shape[1:]))
+        return h.transpose(0, 1), h[-1]
+
+
+def target_7(repeats: int) -> list[dict]:
+    """Issue 14: minGRU and minLSTM (parallel chunked scan) against rnncount's sequential LSTM (the eager step loop),
+    fwd+bwd at the same sizes; and minGRU through the log-space scan, for comparison."""
+    torch.set_num_threads(1)
+    rows = []
+    for (batch, steps, hidden), bound in SHAPES_7:
+        x = torch.randn(batch, steps, 1)
+        mingru = rnncount.MinGRU(1, hidden, batch_first=True)
+        candidates = {"lstm": rnncount.LSTM(1, hidden, batch_first=True), "mingru": mingru,
+                      "minlstm": rnncount.MinLSTM(1, hidden, batch_first=True),
+                      "mingru, log-space scan": LogSpaceMinGRU(mingru)}
+        seconds = interleaved({name: training_step(layer, x) for name, layer in candidates.items()}, repeats)
+        for name in ("mingru", "minlstm", "mingru, log-space scan"):
+            rows.append({"target": 7, "case": f"{name} vs sequential lstm, fwd+bwd B{batch} T{steps} H{hidden}",
+                         "rnncount": seconds[name], "torch.nn": seconds["lstm"],
+                         "ratio": seconds[name] / seconds["lstm"],
+                         "bound": bound if "log-space" not in name else float("inf"),
+                         "note": "the torch.nn column holds rnncount's LSTM, eager (the sequential step loop)"})
+    return rows
+
+
+TARGETS = {1: target_1, 2: target_2, 3: target_3, 4: target_4, 5: target_5, 6: target_6, 7: target_7}
 
 
 def table(rows: list[dict]) -> str:
@@ -270,7 +307,7 @@ def table(rows: list[dict]) -> str:
         unit = "MiB" if row["target"] == 5 else "s"
         lines.append(f"| {row['target']} | {row['case']} | {cell(row.get('rnncount'), unit)} | "
                      f"{cell(row.get('torch.nn'), unit)} | {cell(row.get('reference'), unit)} | {row['ratio']:.2f} | "
-                     f"<= {row['bound']} | {'yes' if row['ratio'] <= row['bound'] else 'no'} |")
+                     f"<= {row['bound']:.3g} | {'yes' if row['ratio'] <= row['bound'] else 'no'} |")
     return "\n".join(lines)
 
 
@@ -285,8 +322,9 @@ def cpu_name() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", default="1,2,3,4,5,6",
-                        help="comma-separated: 1..5 are issue 4's, 6 the layer-normalised LSTM against the plain one")
+    parser.add_argument("--targets", default="1,2,3,4,5,6,7",
+                        help="comma-separated: 1..5 are issue 4's, 6 the layer-normalised LSTM against the plain one, "
+                             "7 minGRU and minLSTM (parallel scan) against the sequential LSTM")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per number; the median is kept (3)")
     parser.add_argument("--job-repeats", type=int, default=3,
                         help="runs of target 2's whole jobs; the median is kept (3; each repeat takes minutes)")

@@ -14,7 +14,8 @@ import statistics
 from pathlib import Path
 
 TARGETS = {20: 1.0, 40: 0.99, 200: 0.95, 1000: 0.90}
-ORDER = ("lstm", "peephole-lstm", "cifg-lstm", "layernorm-lstm", "gru", "layernorm-gru", "rnn")
+ORDER = ("lstm", "peephole-lstm", "cifg-lstm", "layernorm-lstm", "gru", "layernorm-gru", "rnn", "mingru", "minlstm",
+         "unnormalized-minlstm", "slstm")
 
 
 def row_order(key: tuple[str, str]) -> tuple:

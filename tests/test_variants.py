@@ -498,7 +498,7 @@ def test_counter_builds_each_variant_by_name():
     expected = {"lstm": (LSTMCell, {}), "gru": (GRUCell, {}), "rnn": (RNNCell, {}),
                 "peephole-lstm": (LSTMCell, {"peephole": True}), "cifg-lstm": (LSTMCell, {"coupled": True}),
                 "layernorm-lstm": (LSTMCell, {"layer_norm": True}), "layernorm-gru": (GRUCell, {"layer_norm": True})}
-    assert set(CELLS) == set(expected)
+    assert set(CELLS) - set(expected) == {"mingru", "minlstm", "unnormalized-minlstm", "slstm"}  # test_modern.py's
     for name, (cls, switches) in expected.items():
         cell = Counter(ModelConfig(cell=name, recurrent_dropout=0.1, zoneout=0.2)).rnn.cells[0]
         assert type(cell) is cls and (cell.recurrent_dropout, cell.zoneout) == (0.1, 0.2)

@@ -127,8 +127,9 @@ class RecurrentCell(nn.Module):
         if init not in _init.SCHEMES:
             raise ValueError(f"init must be one of {', '.join(_init.SCHEMES)}, got {init!r}")
 
-    def reset_parameters(self) -> None:
-        _init.initialize_(self, self.init, self.forget_bias)
+    def reset_parameters(self, weights: dict[str, Tensor] | None = None) -> None:
+        """Initialise the cell's parameters with its scheme (rnncount.init); weights: a layer's for this cell."""
+        _init.initialize_(self, self.init, self.forget_bias, weights)
 
     def _built(self) -> None:
         """The end of a cell's __init__: remember its parameters' names (weight_names), then initialise them."""

@@ -24,7 +24,7 @@ from .data import counting_data, encode
 from .distributed import World, join_world, leave_world, resolve_device
 from .files import write_json_atomically, write_text_atomically
 from .init import SCHEMES
-from .model import CELLS, READOUTS, ModelConfig
+from .model import CELLS, PARALLEL, READOUTS, ModelConfig, family
 from .train import NonFiniteError, TrainConfig, Trainer, evaluate, first_perfect_epoch, format_epoch, make_datasets
 
 
@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--reset-after", action="store_true", default=None,
                        help="GRU in torch.nn.GRU's reset-after form (default: the reference's reset-before)")
     group.add_argument("--init", choices=SCHEMES, help="initialisation (reference)")
+    group.add_argument("--num-heads", type=positive_int, help="sLSTM: heads of its block-diagonal recurrent "
+                                                              "matrices; a divisor of --hidden-size (1)")
     group.add_argument("--recurrent-dropout", type=probability, metavar="P",
                        help="drop h_{t-1} in the recurrent matmuls, one mask per sequence (0)")
     group.add_argument("--zoneout", type=probability, metavar="P",
@@ -289,10 +291,13 @@ def configs_from(args: argparse.Namespace, cell: str) -> tuple[ModelConfig, Trai
         return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
     try:
         model, train = generalize.split_settings(generalize.recipe_settings(args.recipe or "reference", cell))
-        return (ModelConfig(**{**model, **given(ModelConfig), "cell": cell}),
-                TrainConfig(**{**train, **given(TrainConfig)}))
+        configs = (ModelConfig(**{**model, **given(ModelConfig), "cell": cell}),
+                   TrainConfig(**{**train, **given(TrainConfig)}))
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
+    if configs[1].recurrent_decay and family(cell) in PARALLEL:
+        raise UsageError(f"--recurrent-decay: the {cell} has no recurrent weights W_hh to decay")
+    return configs
 
 
 def set_threads(args: argparse.Namespace, hidden_size: int) -> None:

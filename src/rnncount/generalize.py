@@ -33,6 +33,8 @@ RECIPES: dict[str, dict[str, dict]] = {
         "all": _LONG,
         "lstm": dict(readout="c", forget_bias=20.0, recurrent_decay=3.0),
         "rnn": dict(nonlinearity="relu", init="identity"),
+        "slstm": dict(readout="c", forget_bias=20.0, recurrent_decay=3.0),  # the LSTM's, for the same reasons
+        "minlstm": dict(forget_bias=20.0),  # f = 1: unnormalised, h adds i ⊙ h̃ at every step
     },
 }
 RECIPE_HELP = {
@@ -40,7 +42,7 @@ RECIPE_HELP = {
     "varlen": "training lengths drawn from [1, length]",
     "generalize": "variable lengths, the running count's loss at every step, lr 3e-3 decayed to 1e-6 over 10 "
                   "epochs; LSTM: readout from c, forget bias 20 (f rounds to 1), recurrent weight decay; "
-                  "RNN: ReLU, identity recurrence (IRNN)",
+                  "RNN: ReLU, identity recurrence (IRNN); sLSTM: as the LSTM; minLSTM: forget bias 20",
 }
 
 

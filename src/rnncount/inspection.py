@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .data import encode
-from .layers import LSTM
+from .layers import LSTM, SLSTM
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Trace:
     sequence: str
     count: Tensor  # (T,) the running number of 1s
     hidden: Tensor  # (T, H) h_t
-    cell: Tensor | None  # (T, H) c_t (LSTM), else None
+    cell: Tensor | None  # (T, H) c_t (LSTM, sLSTM), else None
     prediction: Tensor  # (T,) the head's count after each step
 
 
@@ -44,7 +44,7 @@ def run_trace(model: nn.Module, sequence: str) -> Trace:
     inputs = encode(sequence).unsqueeze(0).to(next(model.parameters()).device)  # (1, T, 1)
     was_training = model.training
     model.eval()
-    if isinstance(model.rnn, LSTM):
+    if isinstance(model.rnn, (LSTM, SLSTM)):  # the sLSTM's c_t is the stabilised one, c_t exp(-m_t)
         hidden, _, cell = model.rnn(inputs, return_cell_states=True)  # (1, T, H) each
         cell = cell[0].cpu()
     else:

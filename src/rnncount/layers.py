@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from . import fast
-from . import init as _init
+from . import fast, parallel
 from ._checks import check_bool, check_dropout, check_dtype, check_input, check_positive_int, check_state
 from .cells import GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State, Weights, check_proj_size
+from .modern import MinGRUCell, MinLSTMCell, SLSTMCell
 
 
 def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None = None,
@@ -68,6 +68,7 @@ class RecurrentLayer(nn.Module):
 
     compiled = False  # scan with rnncount.fast (compiled chunks of steps) instead of the eager loop
     proj_size = 0  # torch.nn's attribute on every RNN (the LSTM sets its own)
+    parallel = False  # every step at once with rnncount.parallel (cells whose gates see x_t only)
 
     def __init__(self, make_cell: Callable[..., RecurrentCell], input_size: int, hidden_size: int,
                  num_layers: int = 1, bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -127,8 +128,7 @@ class RecurrentLayer(nn.Module):
     def reset_parameters(self) -> None:
         """Initialise every cell's parameters again, with its scheme (rnncount.init), in construction order."""
         for k, cell in enumerate(self.cells):
-            weights = {name: getattr(self, attr) for name, attr in self._weight_names[k].items() if attr}
-            _init.initialize_(cell, cell.init, cell.forget_bias, weights)
+            cell.reset_parameters({name: getattr(self, attr) for name, attr in self._weight_names[k].items() if attr})
 
     @property
     def state_sizes(self) -> tuple[int, ...]:
@@ -169,7 +169,9 @@ class RecurrentLayer(nn.Module):
                 cell = self.cells[k]
                 noise = cell.draw_noise(steps, (batch,), x)  # one sequence's masks (None if it has none)
                 x_proj = cell.input_projection(x, weights[k])  # (T, B, G*H)
-                if self.compiled and noise is None:  # random masks keep to the eager loop for now
+                if self.parallel:
+                    history, final = parallel.scan(cell, x_proj, states[k], mask, direction == 1, weights[k])
+                elif self.compiled and noise is None:  # random masks keep to the eager loop for now
                     history, final = fast.scan(cell, x_proj, states[k], mask, direction == 1, weights[k])
                 else:
                     history, final = scan(cell, x_proj, states[k], mask, direction == 1, noise, weights[k])
@@ -204,7 +206,7 @@ class RecurrentLayer(nn.Module):
         if hx is None:
             return [self.cells[0].zero_state((batch,), like) for _ in range(count)]
         hx = (hx,) if isinstance(hx, Tensor) else tuple(hx)
-        names = ("h_0", "c_0")
+        names = ("h_0", "c_0", "n_0", "m_0")
         if len(hx) != len(self.state_sizes):
             raise ValueError(f"hx must be {' and '.join(names[:len(self.state_sizes)])}, got {len(hx)} tensor(s)")
         shaped = []
@@ -333,3 +335,90 @@ class RNN(RecurrentLayer):
                 lengths: Sequence[int] | Tensor | None = None):
         output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
         return output, h_n
+
+
+def _no_noise(layer: str, recurrent_dropout: float, zoneout: float) -> None:
+    if recurrent_dropout or zoneout:
+        raise ValueError(f"recurrent_dropout and zoneout are not implemented for the {layer}")
+
+
+class MinGRU(RecurrentLayer):
+    """minGRU (Feng et al. 2024), from rnncount.MinGRUCell, every step at once (rnncount.parallel).
+
+    forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
+    `layer.parallel = False` runs the cell's step loop instead: the same numbers, one step at a time.
+
+    Example:
+        >>> gru = MinGRU(1, 20, batch_first=True)
+        >>> output, h_n = gru(torch.randn(16, 1000, 1))             # (16, 1000, 20), (1, 16, 20)
+    """
+
+    parallel = True
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *, device=None,
+                 dtype=None, init: str = "torch", recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        _no_noise("MinGRU", recurrent_dropout, zoneout)
+        super().__init__(lambda size, **factory: MinGRUCell(size, hidden_size, bias, **factory, init=init),
+                         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
+                lengths: Sequence[int] | Tensor | None = None):
+        output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
+        return output, h_n
+
+
+class MinLSTM(RecurrentLayer):
+    """minLSTM (Feng et al. 2024), from rnncount.MinLSTMCell, every step at once (rnncount.parallel).
+
+    forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
+    normalize=False drops the length-independence scaling f/(f+i), i/(f+i); forget_bias sets b_f at the start.
+    `layer.parallel = False`: the step loop.
+    """
+
+    parallel = True
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *, device=None,
+                 dtype=None, init: str = "torch", normalize: bool = True, forget_bias: float | None = None,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        _no_noise("MinLSTM", recurrent_dropout, zoneout)
+        super().__init__(lambda size, **factory: MinLSTMCell(size, hidden_size, bias, **factory, init=init,
+                                                             normalize=normalize, forget_bias=forget_bias),
+                         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
+        self.normalize = normalize
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
+                lengths: Sequence[int] | Tensor | None = None):
+        output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
+        return output, h_n
+
+
+class SLSTM(RecurrentLayer):
+    """sLSTM (Beck et al. 2024), from rnncount.SLSTMCell, step by step (its gates see h_{t-1}).
+
+    forward(input, hx=None, *, lengths=None, return_cell_states=False)
+        -> output, (h_n, c_n, n_n, m_n)              [, cell_states]
+    output (T, B, D*H); each final state (L*D, B, H); hx, if given, the same four. cell_states: every step's
+    (stabilised) c_t of the last layer, (T, B, D*H). num_heads: blocks of the recurrent matrices.
+
+    Example:
+        >>> slstm = SLSTM(1, 20, num_heads=4, batch_first=True)
+        >>> output, (h_n, c_n, n_n, m_n) = slstm(torch.randn(16, 50, 1))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 num_heads: int = 1, *, device=None, dtype=None, init: str = "torch",
+                 forget_bias: float | None = None, recurrent_dropout: float = 0.0, zoneout: float = 0.0):
+        _no_noise("SLSTM", recurrent_dropout, zoneout)
+        super().__init__(
+            lambda size, **factory: SLSTMCell(size, hidden_size, bias, num_heads, **factory, init=init,
+                                              forget_bias=forget_bias),
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
+        self.num_heads = num_heads
+
+    def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, ...] | None = None, *,
+                lengths: Sequence[int] | Tensor | None = None, return_cell_states: bool = False):
+        output, states, cell_states = self._run(input, hx, lengths, return_cell_states)
+        return (output, states, cell_states) if return_cell_states else (output, states)

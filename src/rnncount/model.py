@@ -3,7 +3,7 @@
     h_T  = layer(x_1 .. x_T)          the last step's hidden state (each sequence's own last step)
     ŷ    = w · h_T + b                one output, the count
 
-readout="c" (LSTM only) reads the cell state instead, ŷ = w · c_T + b: c is not squashed by a tanh,
+readout="c" (LSTM, sLSTM) reads the cell state instead, ŷ = w · c_T + b: c is not squashed by a tanh,
 so it can hold a count of any size (see rnncount.handmade). every_step=True gives ŷ_t for every t.
 
 Defaults reproduce the counting reference: its reset-before GRU (torch.nn.GRU is reset-after:
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from torch import Tensor, nn
 
 from ._checks import check_positive_int, check_probability
-from .layers import GRU, LSTM, RNN, RecurrentLayer
+from .layers import GRU, LSTM, RNN, SLSTM, MinGRU, MinLSTM, RecurrentLayer
 
 VARIANTS = {  # cell name -> the layer and its switches (rnncount.cells)
     "lstm": (LSTM, {}),
@@ -29,6 +29,10 @@ VARIANTS = {  # cell name -> the layer and its switches (rnncount.cells)
     "cifg-lstm": (LSTM, {"coupled": True}),
     "layernorm-lstm": (LSTM, {"layer_norm": True}),
     "layernorm-gru": (GRU, {"layer_norm": True}),
+    "mingru": (MinGRU, {}),  # rnncount.modern: Feng et al. 2024, parallel scan
+    "minlstm": (MinLSTM, {}),
+    "unnormalized-minlstm": (MinLSTM, {"normalize": False}),  # without f/(f+i), i/(f+i)
+    "slstm": (SLSTM, {}),  # Beck et al. 2024 (xLSTM)
 }
 CELLS = tuple(VARIANTS)
 
@@ -39,6 +43,10 @@ def family(cell: str) -> str:
 
 
 READOUTS = ("h", "c")
+CELL_STATE = ("lstm", "slstm")  # families with a cell state c, for readout="c"
+FORGET_GATE = ("lstm", "slstm", "minlstm")  # families with a forget gate, for forget_bias
+MASKED = ("lstm", "gru", "rnn")  # families with recurrent dropout and zoneout
+PARALLEL = ("mingru", "minlstm")  # families without recurrent weights W_hh, trained with the parallel scan
 
 
 @dataclass
@@ -53,18 +61,29 @@ class ModelConfig:
     init: str = "reference"  # see rnncount.init
     recurrent_dropout: float = 0.0  # Gal & Ghahramani's, one mask per sequence (training only)
     zoneout: float = 0.0  # Krueger et al.'s, on h (and c)
-    forget_bias: float | None = None  # LSTM only: the forget gate's initial bias (None: the init scheme's)
-    readout: str = "h"  # what the head reads: "h" (h_T, the reference) or "c" (LSTM only: the cell state c_T)
+    forget_bias: float | None = None  # LSTM, sLSTM, minLSTM: the forget gate's initial bias (None: the init scheme's)
+    readout: str = "h"  # what the head reads: "h" (h_T, the reference) or "c" (LSTM, sLSTM: the cell state c_T)
+    num_heads: int = 1  # sLSTM only: blocks of its block-diagonal recurrent matrices
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         if self.readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
-        if family(self.cell) != "lstm" and (self.readout == "c" or self.forget_bias is not None):
-            raise ValueError(f"readout='c' and forget_bias apply to the LSTM only (and its variants), "
+        if family(self.cell) not in CELL_STATE and self.readout == "c":
+            raise ValueError(f"readout='c' applies to the LSTM (and its variants) and the sLSTM only, "
                              f"not the {self.cell}")
+        if family(self.cell) not in FORGET_GATE and self.forget_bias is not None:
+            raise ValueError(f"forget_bias applies to the LSTM (and its variants), the sLSTM and the minLSTM only, "
+                             f"not the {self.cell}")
+        if family(self.cell) not in MASKED and (self.recurrent_dropout or self.zoneout):
+            raise ValueError(f"recurrent_dropout and zoneout are not implemented for the {self.cell}")
         check_positive_int("hidden_size", self.hidden_size)
+        check_positive_int("num_heads", self.num_heads)
+        if self.num_heads != 1 and family(self.cell) != "slstm":
+            raise ValueError(f"num_heads applies to the sLSTM only, not the {self.cell}")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size={self.hidden_size} must be a multiple of num_heads={self.num_heads}")
         check_positive_int("num_layers", self.num_layers)
         check_probability("recurrent_dropout", self.recurrent_dropout)
         check_probability("zoneout", self.zoneout)
@@ -78,8 +97,10 @@ def make_layer(config: ModelConfig, input_size: int = 1) -> RecurrentLayer:
     layer, switches = VARIANTS[config.cell]
     options = dict(num_layers=config.num_layers, batch_first=True, init=config.init,
                    recurrent_dropout=config.recurrent_dropout, zoneout=config.zoneout, **switches)
-    if layer is LSTM:
+    if layer in (LSTM, SLSTM, MinLSTM):
         options["forget_bias"] = config.forget_bias
+    if layer is SLSTM:
+        options["num_heads"] = config.num_heads
     if layer is GRU:
         options["reset_after"] = config.reset_after
     if layer is RNN:

@@ -1,0 +1,159 @@
+"""The parallel path: every time step at once, for the cells whose gates see only x_t (minGRU, minLSTM).
+
+Their recurrence is linear in the state and elementwise,
+
+    h_t = a_t ⊙ h_{t-1} + b_t        a_t, b_t from x_t alone (cell.coefficients, rnncount.modern)
+
+so a_t and b_t are computed for every t in one go, and h_1 .. h_T is a scan of them:
+
+    h_t = A_t ⊙ h_0 + Σ_{s<=t} (A_t / A_s) ⊙ b_s,     A_t = a_1 ⊙ ... ⊙ a_t
+
+Three ways to run it, equal up to rounding (tests/test_modern.py):
+
+    sequential(a, b, h_0)       the loop, one step after another: the twin the others are proven against
+    log_space_scan(a, b, h_0)   Heinsen 2023, the form Feng et al. 2024 train with: in logs, with
+                                a*_t = cumsum(log a) and log h_t = a*_t + logcumsumexp(log h_0, log b_s - a*_s).
+                                Needs b > 0 (minGRU's g) and is slow on a CPU: logcumsumexp is a serial
+                                loop with an exp and a log per element (benchmarks/run.py, target 7).
+    chunked_scan(a, b, h_0)     what the layers use. The T steps are cut into chunks of C ~ sqrt(T) steps:
+                                  1. inside every chunk, from a zero start, the C steps run one after another,
+                                     all chunks (and all B*H channels) at once: h°_t = a_t h°_{t-1} + b_t and
+                                     the running product P_t = a_t P_{t-1};
+                                  2. across chunks, a short loop carries each chunk's start:
+                                     s_k = P_end s_{k-1} + h°_end;
+                                  3. h_t = h°_t + P_t s_k, one fused multiply-add over everything.
+                                About 2*sqrt(T) small vectorised ops in all, in linear space and with nothing
+                                but products of a's in [0, 1] and sums, so it cannot overflow (no division by
+                                A_s, no exp). Its backward is the same scan run backwards in time (below),
+                                not an autograd graph of every op.
+
+`scan(cell, x_proj, state, mask, reverse)` has rnncount.layers.scan's contract: the layers call it in
+place of the step loop for MinGRU and MinLSTM.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from .cells import State
+
+
+def sequential(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    """h_t = a_t ⊙ h_{t-1} + b_t, one step at a time. a, b (T, *), h0 (*) -> every h_t, (T, *)."""
+    h, history = h0, []
+    for a_t, b_t in zip(a.unbind(0), b.unbind(0)):
+        h = a_t * h + b_t
+        history.append(h)
+    return torch.stack(history)
+
+
+def log_space_scan(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    """Heinsen's log-space scan: log h_t = a*_t + log(h_0 + Σ_{s<=t} exp(log b_s - a*_s)), a*_t = Σ_{r<=t} log a_r.
+
+    a > 0, b > 0 and h0 >= 0 (T, *), (T, *), (*) -> (T, *). The textbook form, for comparison (tests, benchmarks).
+    """
+    a_star = torch.cumsum(torch.log(a), dim=0)  # (T, *)
+    log_terms = torch.cat([torch.log(h0).unsqueeze(0), torch.log(b) - a_star])  # (T + 1, *): log h_0, log b_s - a*_s
+    return torch.exp(a_star + torch.logcumsumexp(log_terms, dim=0)[1:])
+
+
+def chunk_size(steps: int) -> int:
+    """C ~ sqrt(T), so that the steps inside a chunk and the loop across chunks both take about sqrt(T) ops;
+    a divisor of T near sqrt(T) where there is one (no padding), else ceil(sqrt(T))."""
+    root = math.isqrt(steps)
+    divisor = next((c for c in range(root, 2 * root + 1) if c and steps % c == 0), 0)
+    return divisor or root + (root * root < steps)
+
+
+def _chunked(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False, scratch: bool = False) -> Tensor:
+    """The three stages of chunked_scan, without autograd: a, b (T, N), h0 (N,) -> h (T, N).
+
+    reverse: h_t = a_t ⊙ h_{t+1} + b_t, from h_{T+1} = h0 down to h_1 (the walk goes backwards in time).
+    scratch: a and b (contiguous) are the caller's to lose: P and h are computed in their place, saving two copies.
+    """
+    steps, channels = a.shape
+    size = chunk_size(steps)
+    chunks = -(-steps // size)
+    pad = chunks * size - steps
+    if pad:  # padded steps keep the state (a = 1, b = 0); they lie after step T and are cut off again
+        a = torch.cat([a, a.new_ones(pad, channels)])
+        b = torch.cat([b, b.new_zeros(pad, channels)])
+    a = a.reshape(chunks, size, channels)  # (K, C, N): chunk, position in chunk, channel
+    b = b.reshape(chunks, size, channels)
+    h = b if scratch or pad else b.clone()  # (K, C, N): h°, then h
+    product = a if scratch or pad else a.clone()  # (K, C, N): P; a itself is read only where P still equals it
+    inside = range(size - 2, -1, -1) if reverse else range(1, size)
+    step = 1 if reverse else -1  # where the previous step of the walk lies
+    for c in inside:  # 1. inside every chunk at once, from a zero start
+        h[:, c].addcmul_(product[:, c], h[:, c + step])  # h°_c = a_c h°_prev + b_c  (P_c is a_c until the next line)
+        product[:, c].mul_(product[:, c + step])  # P_c = a_c P_prev
+    end = 0 if reverse else size - 1  # each chunk's last step in the walk
+    order = range(chunks - 1, -1, -1) if reverse else range(chunks)
+    starts = torch.empty_like(h[:, 0])  # (K, N): the state before each chunk
+    starts[order[0]] = h0
+    for k, following in zip(order, order[1:]):  # 2. across chunks: s_next = P_end s_k + h°_end
+        torch.addcmul(h[k, end], product[k, end], starts[k], out=starts[following])
+    h.addcmul_(product, starts.unsqueeze(1))  # 3. h_t = h°_t + P_t s_k
+    return h.view(chunks * size, channels)[:steps]
+
+
+class _ChunkedScan(torch.autograd.Function):
+    """h = chunked scan of (a, b) from h0; backward: the same scan, backwards in time.
+
+    With g_t = dL/dh_t, the gradient reaching h_t from every later step is δ_t = g_t + a_{t+1} δ_{t+1}
+    (δ_T = g_T): a linear recurrence like the forward one, run from T down to 1. Then
+    dL/db_t = δ_t,  dL/da_t = δ_t ⊙ h_{t-1},  dL/dh_0 = a_1 ⊙ δ_1. (For a reversed scan, mirror t.)
+    """
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor, reverse: bool) -> Tensor:
+        h = _chunked(a, b, h0, reverse)
+        ctx.save_for_backward(a, h0, h)
+        ctx.reverse = reverse
+        return h
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_h: Tensor):
+        a, h0, h = ctx.saved_tensors
+        reverse = ctx.reverse
+        later, earlier = (slice(None, -1), slice(1, None)) if reverse else (slice(1, None), slice(None, -1))
+        first = -1 if reverse else 0  # the walk's first step, the one that read h0
+        a_next = torch.empty_like(a)  # the coefficient of the step after t in the walk; none after the last
+        a_next[earlier] = a[later]
+        a_next[-first - 1] = 0
+        delta = _chunked(a_next, grad_h.clone(memory_format=torch.contiguous_format), torch.zeros_like(h0),
+                         not reverse, scratch=True)  # (T, N)
+        grad_a = torch.empty_like(a)
+        torch.mul(delta[later], h[earlier], out=grad_a[later])  # δ_t h_{t-1}
+        torch.mul(delta[first], h0, out=grad_a[first])
+        return grad_a, delta, a[first] * delta[first], None
+
+
+def chunked_scan(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Tensor:
+    """h_t = a_t ⊙ h_{t-1} + b_t for every t, chunk-parallel (module docstring): a, b (T, *), h0 (*) -> (T, *).
+
+    reverse: h_t = a_t ⊙ h_{t+1} + b_t, from h0 after the last step back to the first.
+    """
+    shape = a.shape
+    h = _ChunkedScan.apply(a.reshape(shape[0], -1), b.reshape(shape[0], -1), h0.reshape(-1), reverse)
+    return h.view(shape)
+
+
+def scan(cell, x_proj: Tensor, state: State, mask: Tensor | None = None, reverse: bool = False,
+         weights=None) -> tuple[State, State]:
+    """rnncount.layers.scan's contract, every step at once: x_proj (T, B, G*H), state (h_0,) -> ((T, B, H),), (h_T,).
+
+    Past a sequence's end (mask False) the state is carried, as the step loop does: a_t = 1, b_t = 0 there.
+    Reversed: the scan walks from the last step to the first; the history stays in time order.
+    """
+    (h0,) = state  # (B, H)
+    a, b = cell.coefficients(x_proj, weights)  # (T, B, H) each
+    if mask is not None:
+        a, b = torch.where(mask, a, 1.0), torch.where(mask, b, 0.0)
+    h = chunked_scan(a, b, h0, reverse)  # (T, B, H)
+    return (h,), (h[0] if reverse else h[-1],)  # the carried state: each sequence's own last step

@@ -1,0 +1,478 @@
+"""minGRU, minLSTM and sLSTM (rnncount.modern) and the parallel scan (rnncount.parallel): every cell equals its
+equations written out by hand; the chunked scan equals the step loop (values and gradients, float64 to 1e-10),
+forwards, backwards, with lengths, packed, stacked and bidirectional; gradcheck; the stabilised sLSTM equals the
+unstabilised one; the counter and every command of the CLI take the new cells by name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from conftest import assert_close, assert_same_function, flatten
+from rnncount import SLSTM, MinGRU, MinGRUCell, MinLSTM, MinLSTMCell, SLSTMCell
+from rnncount.model import CELLS, Counter, ModelConfig
+from rnncount.modern import g
+from rnncount.parallel import chunk_size, chunked_scan, log_space_scan, sequential
+from test_cli import TINY, assert_one_line_error, rnncount
+
+I, H, B, T = 2, 4, 3, 7
+f64 = torch.float64
+NEW_CELLS = ["mingru", "minlstm", "unnormalized-minlstm", "slstm"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------------------------------- the scans themselves
+
+def scan_inputs(steps: int, channels=(3, 4), positive=False):
+    torch.manual_seed(steps)
+    a = torch.rand(steps, *channels, dtype=f64) * 0.98 + 0.01  # in (0, 1), as 1 - z and f' are
+    b = torch.randn(steps, *channels, dtype=f64)
+    h0 = torch.randn(*channels, dtype=f64)
+    return (a, b.abs() + 0.1, h0.abs()) if positive else (a, b, h0)
+
+
+def loop_backwards(a, b, h0):
+    return sequential(a.flip(0), b.flip(0), h0).flip(0)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 5, 16, 17, 20, 37, 1000])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_chunked_scan_equals_the_loop(steps, reverse):
+    """Values and the gradients of a, b and h0, float64, to 1e-10: padded (17, 37) and unpadded lengths."""
+    assert_same_function(lambda a, b, h0: chunked_scan(a, b, h0, reverse),
+                         loop_backwards if reverse else sequential, scan_inputs(steps), [], [], [])
+
+
+@pytest.mark.parametrize("steps", [1, 5, 23])
+def test_chunked_scan_gradcheck(steps):
+    a, b, h0 = (t.requires_grad_() for t in scan_inputs(steps, (2, 3)))
+    for reverse in (False, True):
+        assert torch.autograd.gradcheck(lambda a, b, h0: chunked_scan(a, b, h0, reverse), (a, b, h0))
+
+
+def test_log_space_scan_equals_the_loop():
+    a, b, h0 = scan_inputs(300, positive=True)
+    assert_close("log-space scan", log_space_scan(a, b, h0), sequential(a, b, h0))
+
+
+def test_chunked_scan_does_not_overflow_where_a_is_tiny():
+    """Tiny a_t (a saturated gate) make A_t underflow: a scan that divided by A_s would give inf or NaN."""
+    a, b, h0 = scan_inputs(400)
+    a[::3] = 1e-30
+    h = chunked_scan(a.float(), b.float(), h0.float())
+    assert torch.isfinite(h).all()
+    assert_close("float32 scan", h.double().float(), sequential(a.float(), b.float(), h0.float()))
+
+
+def test_chunked_scan_leaves_its_inputs_alone():
+    a, b, h0 = scan_inputs(1)
+    copies = [t.clone() for t in (a, b, h0)]
+    chunked_scan(a, b, h0)
+    assert all(torch.equal(t, c) for t, c in zip((a, b, h0), copies))
+
+
+@pytest.mark.parametrize("steps", [1, 2, 7, 20, 1000, 1009])
+def test_chunk_size_is_about_the_square_root(steps):
+    size = chunk_size(steps)
+    assert 1 <= size <= steps and size * size >= steps // 2
+    assert -(-steps // size) <= 2 * size + 1
+
+
+# ------------------------------------------------------------------------------------------- the cells by hand
+
+def gate(cell, x, k):
+    """Gate k's pre-activation from the parameter slices: W_k x + b_k."""
+    rows = slice(k * cell.hidden_size, (k + 1) * cell.hidden_size)
+    return x @ cell.weight_ih[rows].T + cell.bias_ih[rows]
+
+
+def test_g_is_the_papers():
+    x = torch.randn(10_000)
+    assert torch.equal(g(x), torch.where(x >= 0, x + 0.5, torch.sigmoid(x)))  # bit for bit
+    x = torch.tensor([-3.0, -0.5, 0.0, 0.5, 4.0], dtype=f64)
+    assert torch.equal(g(x), torch.tensor([torch.sigmoid(torch.tensor(-3.0, dtype=f64)).item(),
+                                           torch.sigmoid(torch.tensor(-0.5, dtype=f64)).item(), 0.5, 1.0, 4.5],
+                                          dtype=f64))
+
+
+def test_mingru_step_is_its_equations():
+    torch.manual_seed(0)
+    cell = MinGRUCell(I, H).double()
+    x, h = torch.randn(B, I, dtype=f64), torch.randn(B, H, dtype=f64)
+    z = torch.sigmoid(gate(cell, x, 0))
+    h_tilde = g(gate(cell, x, 1))
+    assert_close("h_t", cell(x, h), (1 - z) * h + z * h_tilde)
+    assert_close("zero state", cell(x), z * h_tilde)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_minlstm_step_is_its_equations(normalize):
+    torch.manual_seed(0)
+    cell = MinLSTMCell(I, H, normalize=normalize).double()
+    x, h = torch.randn(B, I, dtype=f64), torch.randn(B, H, dtype=f64)
+    f, i = torch.sigmoid(gate(cell, x, 0)), torch.sigmoid(gate(cell, x, 1))
+    h_tilde = g(gate(cell, x, 2))
+    if normalize:
+        f, i = f / (f + i), i / (f + i)
+    assert_close("h_t", cell(x, h), f * h + i * h_tilde)
+
+
+def test_minlstm_by_hand_with_numbers():
+    """One unit, W = 0: f = sigmoid(b_f), i = sigmoid(b_i), h̃ = g(b_h); with b_f = b_i the scaled gates are 1/2."""
+    cell = MinLSTMCell(1, 1).double()
+    with torch.no_grad():
+        cell.weight_ih.zero_()
+        cell.bias_ih.copy_(torch.tensor([2.0, 2.0, 1.5]))
+    assert cell(torch.zeros(1, 1, dtype=f64), torch.full((1, 1), 4.0, dtype=f64)).item() == pytest.approx(
+        0.5 * 4.0 + 0.5 * 2.0)  # g(1.5) = 2
+    raw = MinLSTMCell(1, 1, normalize=False).double()
+    raw.load_state_dict(cell.state_dict())
+    s = torch.sigmoid(torch.tensor(2.0, dtype=f64)).item()
+    assert raw(torch.zeros(1, 1, dtype=f64), torch.full((1, 1), 4.0, dtype=f64)).item() == pytest.approx(
+        s * 4.0 + s * 2.0)
+
+
+def block_diagonal(cell):
+    """The sLSTM's recurrent matrix written out in full, (4H, H): zeros outside each head's block."""
+    size = cell.hidden_size // cell.num_heads
+    full = torch.zeros(4 * cell.hidden_size, cell.hidden_size, dtype=cell.weight_hh.dtype)
+    for gate_ in range(4):
+        for head in range(cell.num_heads):
+            rows = slice(gate_ * cell.hidden_size + head * size, gate_ * cell.hidden_size + (head + 1) * size)
+            full[rows, head * size:(head + 1) * size] = cell.weight_hh[rows]
+    return full
+
+
+def slstm_unstabilised(cell, xs):
+    """The sLSTM of Beck et al. without the stabiliser: i = exp(ĩ), f = sigmoid(f̃). Returns every h, c, n."""
+    R, b = block_diagonal(cell), cell.bias_ih + cell.bias_hh
+    h = c = n = torch.zeros(xs.size(1), cell.hidden_size, dtype=xs.dtype)
+    out = []
+    for x in xs:
+        i_tilde, f_tilde, z_tilde, o_tilde = (x @ cell.weight_ih.T + h @ R.T + b).chunk(4, dim=-1)
+        i, f, z, o = torch.exp(i_tilde), torch.sigmoid(f_tilde), torch.tanh(z_tilde), torch.sigmoid(o_tilde)
+        c = f * c + i * z
+        n = f * n + i
+        h = o * c / n
+        out.append((h, c, n))
+    return out
+
+
+@pytest.mark.parametrize("num_heads", [1, 2, 4])
+def test_slstm_stabilised_equals_unstabilised(num_heads):
+    """h_t equal; the stored c_t, n_t are the unstabilised ones times exp(-m_t)."""
+    torch.manual_seed(0)
+    cell = SLSTMCell(I, 8, num_heads=num_heads).double()
+    xs = torch.randn(T, B, I, dtype=f64)
+    state = cell.zero_state((B,), xs)
+    for t, (h, c, n) in enumerate(slstm_unstabilised(cell, xs)):
+        state = cell(xs[t], state)
+        assert_close(f"h_{t}", state[0], h)
+        assert_close(f"c_{t}", state[1] * torch.exp(state[3]), c)
+        assert_close(f"n_{t}", state[2] * torch.exp(state[3]), n)
+
+
+def test_slstm_first_step_and_stabiliser_by_hand():
+    """From the zero state m_1 = ĩ_1, so i' = 1, n_1 = 1, c_1 = z_1 and h_1 = o_1 z_1;
+    then m_2 = max(log f_2 + m_1, ĩ_2)."""
+    torch.manual_seed(1)
+    cell = SLSTMCell(I, H).double()
+    x1, x2 = torch.randn(B, I, dtype=f64), torch.randn(B, I, dtype=f64)
+    h, c, n, m = cell(x1)
+    i_tilde, _, z_tilde, o_tilde = cell.input_projection(x1).chunk(4, dim=-1)
+    assert_close("m_1", m, i_tilde)
+    assert_close("n_1", n, torch.ones_like(n))
+    assert_close("c_1", c, torch.tanh(z_tilde))
+    assert_close("h_1", h, torch.sigmoid(o_tilde) * torch.tanh(z_tilde))
+    i2, f2, _, _ = (cell.input_projection(x2) + h @ block_diagonal(cell).T).chunk(4, dim=-1)
+    assert_close("m_2", cell(x2, (h, c, n, m))[3], torch.maximum(F.logsigmoid(f2) + m, i2))
+
+
+def test_slstm_does_not_overflow_where_the_unstabilised_form_does():
+    cell = SLSTMCell(1, 2).double()
+    with torch.no_grad():
+        cell.bias_ih[:2] = 800.0  # ĩ = 800: exp(800) is inf even in float64
+    xs = torch.randn(5, 1, 1, dtype=f64)
+    assert not torch.isfinite(slstm_unstabilised(cell, xs)[-1][0]).all()
+    state = cell.zero_state((1,), xs)
+    for x in xs:
+        state = cell(x, state)
+    assert all(torch.isfinite(s).all() for s in state)
+
+
+def test_slstm_heads_mix_only_within_a_head():
+    torch.manual_seed(0)
+    cell = SLSTMCell(I, 8, num_heads=2).double()
+    x, state = torch.randn(1, I, dtype=f64), [torch.rand(1, 8, dtype=f64) + 0.5 for _ in range(4)]
+    moved = [s.clone() for s in state]
+    moved[0][:, 4:] += 1.0  # the second head's h_{t-1}
+    before, after = cell(x, tuple(state)), cell(x, tuple(moved))
+    assert torch.equal(before[0][:, :4], after[0][:, :4]) and not torch.equal(before[0][:, 4:], after[0][:, 4:])
+    assert cell.weight_hh.shape == (32, 4)
+
+
+@pytest.mark.parametrize("make", [lambda: MinGRUCell(I, H), lambda: MinLSTMCell(I, H),
+                                  lambda: MinLSTMCell(I, H, normalize=False), lambda: SLSTMCell(I, H, num_heads=2)],
+                         ids=["mingru", "minlstm", "unnormalized-minlstm", "slstm"])
+def test_cell_gradcheck(make):
+    torch.manual_seed(0)
+    cell = make().double()
+    x = torch.randn(B, I, dtype=f64, requires_grad=True)
+    state = tuple(torch.rand(B, s, dtype=f64, requires_grad=True) + 0.1 for s in cell.state_sizes)
+    assert torch.autograd.gradcheck(lambda x, *s: cell(x, s), (x, *state))
+
+
+def test_cells_take_weights_from_outside():
+    """weights=: the parameters a layer hands its cell (issue 12); the cell's own when None."""
+    torch.manual_seed(0)
+    for cell in (MinGRUCell(I, H), MinLSTMCell(I, H), SLSTMCell(I, H, num_heads=2)):
+        other = type(cell)(I, H, **({"num_heads": 2} if isinstance(cell, SLSTMCell) else {}))
+        x = torch.randn(B, I)
+        state = cell.zero_state((B,), x)
+        ours = cell.step(cell.input_projection(x, weights=other), state, weights=other)
+        theirs = other.step(other.input_projection(x), state)
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_cell_arguments_fail_at_the_call():
+    with pytest.raises(ValueError, match="hidden_size=6 must be a multiple of num_heads=4"):
+        SLSTMCell(1, 6, num_heads=4)
+    with pytest.raises(ValueError, match="init must be one of"):
+        MinGRUCell(1, 4, init="nope")
+    with pytest.raises(ValueError, match="not implemented for the MinGRU"):
+        MinGRU(1, 4, zoneout=0.1)
+
+
+@pytest.mark.parametrize("init, bound", [("torch", 0.5), ("reference", 1 / 2 ** 0.5)])
+def test_min_cells_init(init, bound):
+    cell = MinGRUCell(2, 4, init=init)
+    assert all(p.abs().max() <= bound for p in cell.parameters())
+    assert SLSTMCell(1, 4, forget_bias=20.0).bias_ih[4:8].eq(20.0).all()
+    assert MinLSTMCell(1, 4, forget_bias=20.0).bias_ih[:4].eq(20.0).all()
+
+
+# ------------------------------------------------------------------------------------------- the layers
+
+LAYERS = {
+    "mingru": lambda **kw: MinGRU(I, H, **kw),
+    "minlstm": lambda **kw: MinLSTM(I, H, **kw),
+    "unnormalized-minlstm": lambda **kw: MinLSTM(I, H, normalize=False, **kw),
+}
+OPTIONS = {
+    "plain": {},
+    "batch_first": {"batch_first": True},
+    "two_layers_bidirectional": {"num_layers": 2, "bidirectional": True},
+}
+
+
+def run_layer(layer, parallel: bool, x, h0=None, lengths=None):
+    layer.parallel = parallel
+    try:
+        return layer(x, h0, lengths=lengths)
+    finally:
+        layer.parallel = True
+
+
+@pytest.mark.parametrize("options", list(OPTIONS.values()), ids=list(OPTIONS))
+@pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_parallel_layer_equals_the_step_loop(kind, options, with_lengths):
+    """The layer's parallel path against its own cells' step loop (layer.parallel = False): outputs, h_n and
+    the gradients of input, h_0 and every parameter, float64 to 1e-10."""
+    torch.manual_seed(0)
+    layer = LAYERS[kind](**options).double()
+    steps = 45  # chunks of 5 (a divisor: no padding) ...
+    batch_first = options.get("batch_first", False)
+    x = torch.randn(*((B, steps) if batch_first else (steps, B)), I, dtype=f64)
+    h0 = torch.randn(layer.num_layers * layer.num_directions, B, H, dtype=f64)
+    lengths = torch.tensor([steps, 3, 31]) if with_lengths else None
+    params = list(layer.parameters())
+    names = [n for n, _ in layer.named_parameters()]
+    assert_same_function(lambda x, h0: run_layer(layer, True, x, h0, lengths),
+                         lambda x, h0: run_layer(layer, False, x, h0, lengths), [x, h0], params, params, names)
+    x = x[:, :44] if batch_first else x[:44]  # ... and 44 steps: 7 chunks of 7, the last one padded
+    lengths = None if lengths is None else lengths.clamp(max=44)
+    assert_same_function(lambda x, h0: run_layer(layer, True, x, h0, lengths),
+                         lambda x, h0: run_layer(layer, False, x, h0, lengths), [x, h0], params, params, names)
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_parallel_layer_packed_and_unbatched(kind):
+    torch.manual_seed(0)
+    layer = LAYERS[kind](bidirectional=True).double()
+    x = torch.randn(9, B, I, dtype=f64)
+    packed = pack_padded_sequence(x, torch.tensor([4, 9, 2]), enforce_sorted=False)
+    for inputs in ([packed], [x[:, 0]]):
+        parallel, loop = flatten(run_layer(layer, True, *inputs)), flatten(run_layer(layer, False, *inputs))
+        for (name, a), (_, b) in zip(parallel, loop, strict=True):
+            assert_close(name, a, b)
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_lengths_equal_each_sequence_alone(kind):
+    """Padding changes nothing: each sequence's output and h_n as if it were run on its own, both directions."""
+    torch.manual_seed(0)
+    layer = LAYERS[kind](bidirectional=True).double()
+    x, lengths = torch.randn(12, B, I, dtype=f64), [12, 5, 1]
+    output, h_n = layer(x, lengths=torch.tensor(lengths))
+    for b, n in enumerate(lengths):
+        alone, h_alone = layer(x[:n, b:b + 1])
+        assert_close(f"output {b}", output[:n, b:b + 1], alone)
+        assert torch.equal(output[n:, b], torch.zeros_like(output[n:, b]))
+        assert_close(f"h_n {b}", h_n[:, b:b + 1], h_alone)
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_parallel_layer_gradcheck(kind):
+    torch.manual_seed(0)
+    layer = LAYERS[kind](bidirectional=True).double()
+    x = torch.randn(11, 2, I, dtype=f64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: layer(x, lengths=torch.tensor([11, 6]))[0], (x,))
+
+
+def test_slstm_layer_equals_its_cell_stepped_by_hand():
+    torch.manual_seed(0)
+    layer = SLSTM(I, 8, num_heads=2, bidirectional=True).double()
+    x = torch.randn(T, B, I, dtype=f64)
+    output, (h_n, c_n, n_n, m_n), cells = layer(x, return_cell_states=True)
+    for direction, steps in ((0, range(T)), (1, reversed(range(T)))):
+        cell, weights = layer.cells[direction], layer.cell_weights(direction)  # the layer holds its cells' weights
+        state = cell.zero_state((B,), x)
+        for t in steps:
+            state = cell.step(cell.input_projection(x[t], weights), state, weights=weights)
+            assert_close(f"h {direction} {t}", output[t, :, direction * 8:(direction + 1) * 8], state[0])
+            assert_close(f"c {direction} {t}", cells[t, :, direction * 8:(direction + 1) * 8], state[1])
+        for name, final, mine in zip("hcnm", (h_n, c_n, n_n, m_n), state):
+            assert_close(f"{name}_n {direction}", final[direction], mine)
+    again, _ = layer(x, (h_n, c_n, n_n, m_n))  # hx: the four states
+    assert again.shape == output.shape
+    with pytest.raises(ValueError, match="hx must be h_0 and c_0 and n_0 and m_0"):
+        layer(x, (h_n, c_n))
+
+
+def test_state_dict_has_torch_style_names():
+    assert set(MinGRU(1, 3, bidirectional=True).state_dict()) == {
+        "weight_ih_l0", "bias_ih_l0", "weight_ih_l0_reverse", "bias_ih_l0_reverse"}
+    assert {k: tuple(v.shape) for k, v in SLSTM(1, 4, num_heads=2).state_dict().items()} == {
+        "weight_ih_l0": (16, 1), "weight_hh_l0": (16, 2), "bias_ih_l0": (16,), "bias_hh_l0": (16,)}
+
+
+# ------------------------------------------------------------------------------------------- counter and CLI
+
+def test_counter_builds_the_new_cells_by_name():
+    assert set(NEW_CELLS) <= set(CELLS)
+    expected = {"mingru": MinGRUCell, "minlstm": MinLSTMCell, "unnormalized-minlstm": MinLSTMCell, "slstm": SLSTMCell}
+    for name, cls in expected.items():
+        cell = Counter(ModelConfig(cell=name)).rnn.cells[0]
+        assert type(cell) is cls
+    assert Counter(ModelConfig(cell="unnormalized-minlstm")).rnn.cells[0].normalize is False
+    assert Counter(ModelConfig(cell="slstm", num_heads=4)).rnn.cells[0].num_heads == 4
+    counter = Counter(ModelConfig(cell="slstm", readout="c", forget_bias=20.0))
+    x = torch.ones(2, 5, 1)
+    assert counter(x).shape == (2,) and counter(x, every_step=True).shape == (2, 5)
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    (dict(cell="mingru", readout="c"), "readout='c' applies to the LSTM"),
+    (dict(cell="mingru", forget_bias=1.0), "forget_bias applies to the LSTM (and its variants), the sLSTM and"),
+    (dict(cell="minlstm", zoneout=0.1), "not implemented for the minlstm"),
+    (dict(cell="lstm", num_heads=2), "num_heads applies to the sLSTM only"),
+    (dict(cell="slstm", num_heads=3), "hidden_size=20 must be a multiple of num_heads=3"),
+])
+def test_model_config_refuses_what_a_cell_lacks(settings, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        ModelConfig(**settings)
+
+
+TINY_SLSTM = [*TINY[:-1], "4"]  # hidden size 4: two heads of 2
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """The new cells trained side by side by compare, with scores at other lengths."""
+    out = tmp_path_factory.mktemp("modern") / "cmp"
+    result = rnncount("compare", "--cells", ",".join(NEW_CELLS), "--epochs", "2", *TINY_SLSTM,
+                      "--test-lengths", "12,30", "--out", out, process=True)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_compare_the_new_cells(compared):
+    out, result = compared
+    assert f"| epoch | {' | '.join(NEW_CELLS)} |" in result.stdout and "| accuracy at length 30 |" in result.stdout
+    report = json.loads((out / "metrics.json").read_text())
+    assert list(report["cells"]) == NEW_CELLS
+    assert all(len(r["epochs"]) == 2 and len(r["lengths"]) == 2 for r in report["cells"].values())
+
+
+@pytest.mark.parametrize("cell", NEW_CELLS)
+def test_predict_evaluate_generalize_inspect(compared, cell, tmp_path):
+    out, _ = compared
+    model = out / cell / "model.pt"
+    predicted = rnncount("predict", "--model", model, "0110100", "1")
+    assert predicted.returncode == 0 and len(predicted.stdout.splitlines()) == 2, predicted.stderr
+    evaluated = rnncount("evaluate", "--model", model, "--length", "30", "--samples", "20")
+    assert evaluated.returncode == 0 and "Accuracy: " in evaluated.stdout, evaluated.stderr
+    scored = rnncount("generalize", "--model", model, "--lengths", "8,50", "--samples", "20", "--out", tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    assert [r["length"] for r in json.loads((tmp_path / "generalization.json").read_text())["lengths"]] == [8, 50]
+    inspected = rnncount("inspect", "--model", model, "0110100111", "--out", tmp_path / "i.png")
+    assert inspected.returncode == 0 and "Best counting unit: " in inspected.stdout, inspected.stderr
+    assert ("c[" in inspected.stdout or "h[" in inspected.stdout) and (tmp_path / "i.png").exists()
+
+
+@pytest.mark.parametrize("cell", ["mingru", "slstm"])
+def test_train_recipe_generalize_same_seed_same_numbers_and_resume(cell, tmp_path):
+    """The recipe's settings reach the model file; the same seed gives the same numbers; a resumed run (the
+    reference recipe: the recipe's learning rate schedule depends on --epochs) continues to the same numbers."""
+    tiny = [*TINY_SLSTM, "--num-heads", "2"] if cell == "slstm" else TINY
+    recipe = ["train", "--cell", cell, "--recipe", "generalize", *tiny, "--epochs", "1"]
+    assert rnncount(*recipe, "--out", tmp_path / "one").returncode == 0
+    assert rnncount(*recipe, "--out", tmp_path / "two").returncode == 0
+    payload = torch.load(tmp_path / "one" / "model.pt", weights_only=True)
+    assert payload["model_config"]["cell"] == cell and payload["train_config"]["recipe"] == "generalize"
+    if cell == "slstm":
+        assert payload["model_config"]["readout"] == "c" and payload["model_config"]["num_heads"] == 2
+
+    def epochs(folder):
+        return [{k: v for k, v in e.items() if k != "seconds"}
+                for e in json.loads((folder / "metrics.json").read_text())["epochs"]]
+    assert epochs(tmp_path / "one") == epochs(tmp_path / "two")
+    plain = ["train", "--cell", cell, *tiny]
+    assert rnncount(*plain, "--epochs", "2", "--out", tmp_path / "straight").returncode == 0
+    assert rnncount(*plain, "--epochs", "1", "--out", tmp_path / "part").returncode == 0
+    assert rnncount("train", "--resume", tmp_path / "part", "--epochs", "2").returncode == 0
+    assert epochs(tmp_path / "part") == epochs(tmp_path / "straight")
+
+
+def test_sweep_the_new_cells(tmp_path):
+    out = tmp_path / "sweep"
+    result = rnncount("sweep", "--cells", "mingru,minlstm", "--seeds", "0,1", "--hidden-sizes", "4",
+                      "--lengths", "5", "--train-samples", "40", "--test-samples", "10", "--epochs", "1",
+                      "--jobs", "1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "4 runs: 0 finished earlier" in result.stdout and (out / "summary.csv").exists()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["train", "--cell", "mingru", "--recurrent-decay", "1"], ["--recurrent-decay", "no recurrent weights"]),
+    (["train", "--cell", "minlstm", "--zoneout", "0.1"], ["not implemented for the minlstm"]),
+    (["train", "--cell", "mingru", "--readout", "c"], ["readout='c'"]),
+    (["train", "--cell", "slstm", "--num-heads", "3"], ["must be a multiple of num_heads=3"]),
+    (["train", "--cell", "gru", "--num-heads", "2"], ["num_heads applies to the sLSTM only"]),
+    (["train", "--num-heads", "0"], ["--num-heads", "must be >= 1"]),
+    (["compare", "--cells", "mingru,slstn"], ["unknown cell slstn"]),
+])
+def test_bad_arguments_for_the_new_cells(args, fragments):
+    assert_one_line_error(rnncount(*args), *fragments)
