@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rnncount.data import counting_blocks, counting_data
-from rnncount.generalize import RECIPES, count_in_chunks, generalization, recipe_settings, split_settings
+from rnncount.generalize import RECIPES, chunk_states, count_in_chunks, generalization, recipe_settings, split_settings
 from rnncount.handmade import handmade_lstm
 from rnncount.model import CELLS, Counter, ModelConfig, family
 from rnncount.train import TrainConfig, Trainer, evaluate
@@ -34,6 +34,16 @@ def test_count_in_chunks_is_the_model_exactly(cell, readout):
         assert torch.equal(count_in_chunks(model, inputs, chunk=64), model(inputs))
         assert torch.equal(count_in_chunks(model, inputs, lengths, chunk=64), model(inputs, lengths))
         assert torch.equal(count_in_chunks(model, inputs[..., 0].bool(), chunk=7), model(inputs))  # bits in
+
+
+def test_chunk_states_continue_from_a_given_state():
+    torch.manual_seed(2)
+    layer = Counter(ModelConfig(hidden_size=3)).rnn.eval()
+    inputs = (torch.rand(2, 50, 1) < 0.5).float()
+    *_, (_, first) = chunk_states(layer, inputs[:, :30], chunk=8)
+    *_, (steps, rest) = chunk_states(layer, inputs[:, 30:], chunk=8, state=first)
+    *_, (_, whole) = chunk_states(layer, inputs, chunk=10)
+    assert steps == 20 and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(rest, whole))
 
 
 def test_count_in_chunks_runs_the_layer_a_chunk_at_a_time():

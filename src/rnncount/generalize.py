@@ -120,17 +120,17 @@ def count_in_chunks(model: nn.Module, inputs: Tensor, lengths: Tensor | None = N
     return model.head(read[-1]).squeeze(-1)  # last layer's: (B, H) -> (B,)
 
 
-def chunk_states(layer: nn.Module, inputs: Tensor, lengths: Tensor | None = None, chunk: int = CHUNK
-                 ) -> Iterator[tuple[int, tuple[Tensor, ...]]]:
+def chunk_states(layer: nn.Module, inputs: Tensor, lengths: Tensor | None = None, chunk: int = CHUNK,
+                 state: tuple[Tensor, ...] | None = None) -> Iterator[tuple[int, tuple[Tensor, ...]]]:
     """(steps run so far, the layer's state there) after each chunk: (h_n,) or (h_n, c_n), each (L, B, H).
 
-    A sequence that has ended (lengths) keeps its state through the chunks after its end.
+    A sequence that has ended (lengths) keeps its state through the chunks after its end. `state`
+    (as yielded) continues from there instead of from zeros.
     """
     if inputs.dim() == 2:
         inputs = inputs.unsqueeze(-1)  # (B, T) -> (B, T, 1)
     dtype = next(layer.parameters()).dtype
     steps = inputs.size(1)
-    state = None
     for start in range(0, steps, chunk):
         piece = inputs[:, start:start + chunk].to(dtype)  # (B, t, 1)
         hx = None if state is None else (state if len(state) > 1 else state[0])
