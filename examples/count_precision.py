@@ -74,8 +74,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="+")
     parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--zero-w-hh", action="store_true",
-                        help="a probe: set each model's W_hh to 0 after training before measuring it")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print("| model | norm of W_hh | dtype | increment error for a 1, steps 1-20 / 20-1k / 1k-10k / 10k-100k "
@@ -85,10 +83,6 @@ def main() -> None:
     for path in args.models:
         model, _ = load_model(path)
         model.eval()
-        if args.zero_w_hh:
-            with torch.no_grad():
-                model.rnn.weight_hh_l0.zero_()
-            path += " (W_hh set to 0)"
         norm = torch.linalg.matrix_norm(model.rnn.weight_hh_l0.detach()).item()
         spread = " / ".join(f"{spread_of_increments(model, bit):.3g}" for bit in (1, 0)) if (
             model.config.readout == "c") else ""

@@ -10,7 +10,8 @@ from rnncount.model import CELLS, Counter, ModelConfig, family
 from rnncount.train import TrainConfig, Trainer, evaluate
 from test_cli import TINY, rnncount
 
-CELL_READOUTS = [(cell, readout) for cell in CELLS for readout in ("h", "c") if readout == "h" or family(cell) == "lstm"]
+CELL_READOUTS = [(cell, readout) for cell in CELLS for readout in ("h", "c")
+                 if readout == "h" or family(cell) == "lstm"]
 
 
 @pytest.mark.parametrize("samples, length, block", [(1000, 20, 1000), (37, 500, 10), (5, 3001, 2), (3, 1, 1)])
