@@ -23,3 +23,5 @@ ablate far-without-step-loss $LENGTHS1 $SCHEDULE $READOUT $FORGET $DECAY
 ablate far-without-recurrent-decay $LENGTHS1 $STEP $SCHEDULE $READOUT $FORGET
 ablate far-without-lengths-1-20 $STEP $SCHEDULE $READOUT $FORGET $DECAY
 ablate far-without-lr-schedule $LENGTHS1 $STEP $READOUT $FORGET $DECAY
+# the three that the ablation finds necessary, alone: fixed length 20, loss on the final count, Adam at 1e-3
+ablate far-only-readout-forget-decay $READOUT $FORGET $DECAY

@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print("| model | norm of W_hh | dtype | increment error for a 1, steps 1-20 / 20-1k / 1k-10k / 10k-100k "
-          "| for a 0, the same | sum_j |w_j delta_j| for a 1 / a 0 "
+          "| for a 0, the same | sum_j abs(w_j delta_j) for a 1 / a 0 "
           "| accuracy at 10,000 | MAE at 10,000 |")
     print("|---|---|---|---|---|---|---|---|")
     for path in args.models:
