@@ -608,7 +608,9 @@ def run_generalize(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write to --out {out}: {error.strerror or error}") from None
     if not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
-    rows = generalize.generalization(model, args.lengths, args.samples, args.seed, device)
+    if payload["model_config"].get("hidden_size", 20) <= 64:  # small matmuls: one thread is fastest
+        torch.set_num_threads(1)
+    rows = generalize.generalization(model, args.lengths, args.samples, args.seed, device, progress=True)
     trained = payload.get("train_config", {}).get("length")
     label = f"{payload['model_config']['cell']} ({args.model})"
     table = ("| length | accuracy | MAE | loss |\n|---|---|---|---|\n"

@@ -7,6 +7,7 @@ probability 1 - a. So the share of 1s varies per sample between 1/L and 1, never
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -67,6 +68,29 @@ def counting_data(samples: int, length: int, generator: torch.Generator, min_len
     bits = (torch.rand(samples, length, generator=generator) < p_one[:, None]) & inside
     inputs = bits.float().unsqueeze(-1)  # (N, T, 1)
     return CountingData(inputs, inputs.sum(dim=(1, 2)), lengths)
+
+
+def counting_blocks(samples: int, length: int, generator: torch.Generator, block: int
+                    ) -> Iterator[tuple[Tensor, Tensor]]:
+    """counting_data(samples, length, generator) in blocks of `block` sequences, as bits: the same sequences.
+
+    Yields (bits (b, T) bool, counts (b,) float) for b = block (the last block: what is left). Memory
+    holds one block's bits, a byte per element, not the whole set as floats: for lengths of 100,000.
+    The generator is drawn in the same order as counting_data's (the k of every sample, then the
+    elements row after row), so the blocks put together are counting_data's inputs.
+    """
+    check_positive_int("samples", samples)
+    check_positive_int("length", length)
+    check_positive_int("block", block)
+    k = torch.floor(torch.rand(samples, generator=generator) * length).clamp_max(length - 1)  # k in {0..L-1}
+    p_one = 1.0 - k / length  # (N,)
+    rows = max(1, 4_000_000 // length)  # rows of uniforms drawn at once: at most 16 MB of floats
+    for start in range(0, samples, block):
+        stop = min(start + block, samples)
+        bits = torch.cat([torch.rand(min(rows, stop - first), length, generator=generator)
+                          < p_one[first:min(first + rows, stop), None]
+                          for first in range(start, stop, rows)])  # (b, T)
+        yield bits, bits.sum(dim=1, dtype=torch.float32)
 
 
 def encode(sequence: str) -> Tensor:
