@@ -35,10 +35,13 @@ would), and leaves the stack; the others go on, their numbers unchanged by it (m
 from __future__ import annotations
 
 import copy
+import os
+import statistics
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -49,7 +52,8 @@ from torch.utils._pytree import tree_map
 from .checkpoint import load_trainer, save_checkpoint, save_metrics
 from .model import ModelConfig
 from .fast import eager
-from .train import EpochMetrics, TrainConfig, Trainer, _every_step, _progress
+from .files import write_json_atomically, write_text_atomically
+from .train import EpochMetrics, TrainConfig, Trainer, _every_step, _progress, first_perfect_epoch
 
 # The most models one stack holds: at the reference size a member needs about 1 MiB of activations and
 # state, so memory is not the bound; past ~64 the per-op overhead is already amortised and a typo
@@ -159,7 +163,10 @@ class StackedTrainer:
         check_stackable(first.train_config)
         self.members, self.config, self.device = members, first.train_config, first.device
         self.template = copy.deepcopy(first.model)  # the module vmap runs; its own weights are never read
-        self.template.rnn.compile_steps(compile)
+        # fast.scan's compiled chunk cannot run under vmap (dynamo refuses functorch's wrapped tensors), so with
+        # compile the whole vmapped forward is compiled instead, every step of it unrolled
+        self.template.rnn.compile_steps(False)
+        self._forward = torch.compile(self._forward_eager, dynamic=False) if compile else self._forward_eager
         self.params, _ = stack_module_state([m.trainer.model for m in members])  # name -> (K, *shape) leaf
         self.optimizer = torch.optim.Adam(list(self.params.values()), lr=self.config.lr)
         self._stack_optimizer_state()
@@ -172,7 +179,7 @@ class StackedTrainer:
 
     # ---- the stacked computation ---------------------------------------------------------------
 
-    def _forward(self, inputs: Tensor, lengths: Tensor | None, noises, every_step: bool):
+    def _forward_eager(self, inputs: Tensor, lengths: Tensor | None, noises, every_step: bool):
         """Every member's predictions (K, B), and with every_step its summed per-step squared error (K,)."""
         template = self.template
 
@@ -257,7 +264,7 @@ class StackedTrainer:
         with eager(self.template.rnn):  # one test pass: compiling it would cost more than it saves
             for index in torch.arange(data.size).expand(len(self.members), -1).split(batch_size, dim=1):
                 inputs, counts, lengths = data.batch(rows, index, self.device)
-                predictions = self._forward(inputs, lengths, None, every_step=False)  # (K, b)
+                predictions = self._forward_eager(inputs, lengths, None, every_step=False)  # (K, b)
                 error = predictions - counts
                 totals += torch.stack([(error ** 2).sum(1), (predictions.round() == counts).sum(1),
                                        error.abs().sum(1)], 1).double()
@@ -388,3 +395,140 @@ def fit_stacked(members: list[Member], compile: bool = False, progress: bool = F
                 if not remaining:
                     break
                 stack = StackedTrainer(remaining, compile)
+
+
+# ---- running and reporting stacked seeds (what `rnncount train/compare --seeds` call) --------------------
+
+def estimated_bytes(model_config: ModelConfig, train_config: TrainConfig, count: int) -> int:
+    """A generous estimate of what `count` stacked members need: each one's data twice (its Trainer's and the
+    stack's copy), and a training step's kept activations (every step's gates and states, forward and backward)."""
+    data = (train_config.train_samples + train_config.test_samples) * train_config.length * (4 + 8)
+    test_batch = min(train_config.test_samples, 1000)
+    steps = max(train_config.batch_size, test_batch) * train_config.length * model_config.num_layers
+    activations = steps * model_config.hidden_size * 4 * 16
+    return count * (2 * data + activations)
+
+
+def check_memory(model_config: ModelConfig, train_config: TrainConfig, count: int) -> None:
+    """ValueError if `count` members would need more than half the memory free now (Linux; elsewhere no check)."""
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    need = estimated_bytes(model_config, train_config, count)
+    if need > free / 2:
+        raise ValueError(f"{count} stacked models of this size need about {need / 2**30:.1f} GiB, more than half "
+                         f"the {free / 2**30:.1f} GiB free; train fewer seeds at once")
+
+
+def format_members_epoch(epoch: int, epochs: int, outcomes: list[tuple[Member, EpochMetrics | str]],
+                         prefix: str = "") -> str:
+    """The reference's epoch lines, one line per member: 'seed 3: Train Loss: ...; Test Loss: ...'."""
+    lines = [f"{prefix}Epoch {epoch}/{epochs}"]
+    for member, result in outcomes:
+        if isinstance(result, str):
+            kept = len(member.trainer.history)
+            lines.append(f"{prefix}{member.label}: {result}; its model.pt keeps epoch {kept} and it leaves the stack"
+                         if kept else f"{prefix}{member.label}: {result}; nothing of it was saved")
+        else:
+            lines.append(f"{prefix}{member.label}: Train Loss: {result.train_loss:.4f}; Accuracy: "
+                         f"{result.train_accuracy:.4f}; Test Loss: {result.test_loss:.4f}; Accuracy: "
+                         f"{result.test_accuracy:.4f}")
+    return "\n".join(lines)
+
+
+def new_members(model_config: ModelConfig, train_config: TrainConfig, seeds: list[int], out: Path, data_for=None,
+                device: torch.device | str = "cpu") -> list[Member]:
+    """One fresh member per seed, in out/seedS/; data_for(seed) may give the (train, test) data to share."""
+    members = []
+    for seed in seeds:
+        folder = Path(out) / f"seed{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        config = replace(train_config, seed=seed)
+        members.append(Member.new(model_config, config, folder, None if data_for is None else data_for(seed), device))
+    return members
+
+
+def resumed_members(out: Path, device: torch.device | str = "cpu", epochs: int | None = None) -> list[Member]:
+    """The members of a stacked run saved in out/seed*/model.pt (a folder `train --seeds` wrote), to resume."""
+    folders = sorted((p.parent for p in Path(out).glob("seed*/model.pt")), key=lambda p: int(p.name[4:]))
+    members = [Member.resume(folder, device) for folder in folders]
+    for member in members:
+        if epochs is not None:
+            if epochs < len(member.trainer.history):
+                raise ValueError(f"--epochs {epochs} is fewer than the {len(member.trainer.history)} {member.label} "
+                                 "already did")
+            member.trainer.train_config.epochs = epochs
+    return members
+
+
+def run_members(members: list[Member], compile: bool = False, prefix: str = "", echo=print) -> float:
+    """Train the members stacked (fit_stacked), echoing each epoch's lines; returns the wall time in seconds."""
+    start = time.perf_counter()
+    epochs = members[0].trainer.train_config.epochs if members else 0
+    for epoch, outcomes in fit_stacked(members, compile):
+        echo(format_members_epoch(epoch, epochs, outcomes, prefix))
+    return time.perf_counter() - start
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    if not values:
+        return "-"
+    return f"{min(values):{fmt}} / {statistics.median(values):{fmt}} / {max(values):{fmt}}"
+
+
+def seeds_table(runs: dict[str, list[Member]], seconds: dict[str, float]) -> str:
+    """Markdown: per cell, min / median / max over its seeds of the test accuracy at every epoch, the first epoch
+    at 100%, the final test loss; how many runs reached 100% (and diverged), the wall time of the stack."""
+    cells = list(runs)
+    header = [f"{cell} ({len(runs[cell])} seeds: min / median / max)" for cell in cells]
+    rows = [f"| epoch | {' | '.join(header)} |", "|---" * (len(cells) + 1) + "|"]
+    histories = {cell: [[m.to_dict() for m in member.trainer.history] for member in members]
+                 for cell, members in runs.items()}
+    for i in range(max((len(h) for hs in histories.values() for h in hs), default=0)):
+        rows.append(f"| {i + 1} | " + " | ".join(
+            _spread([h[i]["test_accuracy"] for h in histories[c] if i < len(h)], ".3f") for c in cells) + " |")
+    firsts = []
+    for cell in cells:
+        found = [first_perfect_epoch(h) for h in histories[cell]]
+        reached = [f for f in found if f is not None]
+        firsts.append(_spread(reached, "d") if len(reached) == len(found) else "never" if not reached else
+                      "never on some seeds: " + ", ".join("-" if f is None else str(f) for f in found))
+    rows.append("| first epoch at 100% | " + " | ".join(firsts) + " |")
+    rows.append("| runs reaching 100% | " + " | ".join(
+        f"{sum(first_perfect_epoch(h) is not None for h in histories[c])}/{len(histories[c])}" for c in cells) + " |")
+    rows.append("| final test loss | " + " | ".join(
+        _spread([h[-1]["test_loss"] for h in histories[c] if h], ".4f") for c in cells) + " |")
+    if any(m.error for members in runs.values() for m in members):
+        rows.append("| diverged | " + " | ".join(
+            ", ".join(m.label for m in runs[c] if m.error) or "-" for c in cells) + " |")
+    rows.append("| wall time of the stack (s) | " + " | ".join(f"{seconds[c]:.1f}" for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def report_seeds(runs: dict[str, list[Member]], seconds: dict[str, float], out: Path, config: dict) -> None:
+    """Print the table; save it (summary.md), every run's metrics (metrics.json) and the median learning curves."""
+    table = seeds_table(runs, seconds)
+    print(table)
+    report = {"config": config, "cells": {
+        cell: {"seconds": seconds[cell], "seeds": {
+            str(m.trainer.train_config.seed): {"epochs": [e.to_dict() for e in m.trainer.history], "error": m.error,
+                                               "folder": str(m.out)} for m in members}}
+        for cell, members in runs.items()}}
+    write_json_atomically(Path(out) / "metrics.json", report)
+    write_text_atomically(Path(out) / "summary.md", table + "\n")
+    saved = f"the table to {Path(out) / 'summary.md'}, the metrics to {Path(out) / 'metrics.json'}"
+    medians = {}
+    for cell, members in runs.items():
+        histories = [m.trainer.history for m in members if m.trainer.history]
+        epochs = min((len(h) for h in histories), default=0)
+        medians[f"{cell} (median of {len(histories)})"] = [
+            {"epoch": i + 1, "test_accuracy": statistics.median(h[i].test_accuracy for h in histories),
+             "test_loss": statistics.median(h[i].test_loss for h in histories)} for i in range(epochs)]
+    try:
+        from .plots import save_learning_curves
+        save_learning_curves(medians, Path(out) / "learning_curves.png")
+        saved += f", the plot to {Path(out) / 'learning_curves.png'}"
+    except RuntimeError as error:  # matplotlib missing: everything else is saved
+        print(f"rnncount: no plot: {error}", file=sys.stderr)
+    print(f"Saved {saved}, and each run's model.pt and metrics.json to its seedS folder")
