@@ -8,6 +8,7 @@ probability 1 - a. So the share of 1s varies per sample between 1/L and 1, never
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -31,7 +32,7 @@ class CountingData:
     def __len__(self) -> int:
         return self.inputs.size(0)
 
-    @property
+    @cached_property  # read at every batch: computed once (a set's lengths do not change)
     def fixed_length(self) -> bool:
         return bool((self.lengths == self.inputs.size(1)).all())
 
