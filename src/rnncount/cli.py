@@ -543,8 +543,9 @@ def run_sweep(args: argparse.Namespace) -> int:
         settings.pop(axis)
     out = prepare_sweep_out(args, settings)
     todo = [run for run in runs if sweep.finished(run, out) is None]
+    stacks = len(sweep.shape_groups(todo))
     print(f"{len(runs)} runs: {len(runs) - len(todo)} finished earlier, training {len(todo)} "
-          f"in {min(args.jobs, max(len(todo), 1))} processes", flush=True)
+          f"as {stacks} stacks of seeds in {min(args.jobs, max(stacks, 1))} processes", flush=True)
     for number, (run, outcome) in enumerate(sweep.execute(runs, out, args.jobs), 1):
         print(f"[{number}/{len(todo)}] {sweep.describe(run, outcome, out)}", flush=True)
     rows = sweep.summarize(runs, out)

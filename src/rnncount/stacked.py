@@ -168,7 +168,10 @@ class StackedTrainer:
         self.template.rnn.compile_steps(False)
         self._forward = torch.compile(self._forward_eager, dynamic=False) if compile else self._forward_eager
         self.params, _ = stack_module_state([m.trainer.model for m in members])  # name -> (K, *shape) leaf
-        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=self.config.lr)
+        # fused: one kernel for every parameter's update (3x faster than one tensor at a time here); it rounds
+        # differently from the solo run's foreach Adam, well inside the float-rounding tolerance members keep anyway
+        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=self.config.lr,
+                                          fused=self.device.type in ("cpu", "cuda"))
         self._stack_optimizer_state()
         self._random = any(c.recurrent_dropout or c.zoneout for c in self.template.rnn.cells)
         self._data = {name: _stack_data([getattr(m.trainer, name) for m in members]) for name in
