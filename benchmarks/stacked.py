@@ -158,7 +158,7 @@ def timed_process(command: list[str], env: dict) -> float:
     return time.perf_counter() - start
 
 
-def target_jobs(repeats: int, which: tuple[int, ...]) -> list[dict]:
+def target_jobs(repeats: int, which: tuple[int, ...], keep: Path | None = None) -> list[dict]:
     """Targets 1 and 4: whole commands in fresh processes, each against the same runs of the reference code."""
     reference = [sys.executable, str(HERE / "reference_loop.py")]
     cli = [sys.executable, "-m", "rnncount", "compare", "--force"]
@@ -169,7 +169,8 @@ def target_jobs(repeats: int, which: tuple[int, ...]) -> list[dict]:
             env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(Path(scratch) / f"cache{repeat}")}
             times["reference"].append(timed_process(reference, dict(os.environ)))
             for target in which:
-                times[target].append(timed_process(commands[target] + ["--out", str(Path(scratch) / "out")], env))
+                out = keep / f"target{target}" if keep else Path(scratch) / "out"  # --keep: the tables stay
+                times[target].append(timed_process(commands[target] + ["--out", str(out)], env))
     median = {key: statistics.median(values) for key, values in times.items()}
     cases = {1: ("compare lstm,gru,rnn --seeds 0-4 (15 runs, eager) / reference (2 runs)", 1.0),
              4: ("compare lstm,gru (one seed each, eager) / reference (2 runs)", 0.4)}
@@ -196,6 +197,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="epochs measured per side; the median is kept (3)")
     parser.add_argument("--job-repeats", type=int, default=1, help="runs of targets 1 and 4's whole commands (1)")
     parser.add_argument("--out", type=Path, default=HERE / "stacked_results.json")
+    parser.add_argument("--keep", type=Path, help="write targets 1 and 4's runs to KEEP/target1, KEEP/target4")
     args = parser.parse_args()
     machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
                "load_before": os.getloadavg()}
@@ -215,7 +217,7 @@ def main() -> None:
     jobs = tuple(int(t) for t in targets if t in ("1", "4"))
     if jobs:
         print(f"targets {jobs} ...", file=sys.stderr, flush=True)
-        rows += target_jobs(args.job_repeats, tuple(sorted(jobs, reverse=True)))
+        rows += target_jobs(args.job_repeats, tuple(sorted(jobs, reverse=True)), args.keep)
         machine["load_after"] = os.getloadavg()
         args.out.write_text(json.dumps({"machine": machine, "repeats": args.repeats, "rows": rows}, indent=2) + "\n")
     print(table(rows))
