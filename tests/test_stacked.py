@@ -206,6 +206,7 @@ def test_seeds_that_do_not_fit_in_memory_and_other_conflicts():
     assert_one_line_error(rnncount("train", "--seeds", "0-255", "--train-samples", "100000000", "--length", "1000"),
                           "need about", "GiB")
     assert_one_line_error(rnncount("train", "--seeds", "0-1", "--seed", "3"), "--seed and --seeds")
+    assert_one_line_error(rnncount("train", "--seeds", "0-1", "--resume", "somewhere"), "drop --seeds")
     assert_one_line_error(rnncount("compare", "--seeds", "0-1", "--jobs", "2"), "--jobs with --seeds")
     assert_one_line_error(rnncount("train", "--seeds", "0-1", "--min-length", "2", "--curriculum", "2"),
                           "curriculum")

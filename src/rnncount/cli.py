@@ -443,6 +443,8 @@ def run_seeds(args: argparse.Namespace, cells: list[str], command: str, world: W
         raise UsageError("--seeds trains the seeds stacked in one process; run it without torchrun")
     if args.seed is not None and args.seeds is not None:
         raise UsageError("--seed and --seeds: give one of them")
+    if getattr(args, "resume", None) is not None and args.seeds is not None:
+        raise UsageError("--resume continues the seeds saved in its folder; drop --seeds")
     if getattr(args, "jobs", 1) > 1:
         raise UsageError("--jobs with --seeds: the seeds of a cell already share one process; leave --jobs at 1")
     runs: dict[str, list] = {}
