@@ -12,13 +12,13 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import fields
+from dataclasses import fields, replace
 from multiprocessing import get_context
 from pathlib import Path
 
 import torch
 
-from . import __version__, generalize, sweep
+from . import __version__, generalize, stacked, sweep
 from .checkpoint import CheckpointError, load_model, load_trainer, train_with_checkpoints
 from .data import counting_data, encode
 from .distributed import World, join_world, leave_world, resolve_device
@@ -108,18 +108,30 @@ def int_list(text: str) -> list[int]:
     return list(dict.fromkeys(values))
 
 
-def int_ranges(text: str) -> list[int]:
-    """'0-9' or '0,3,7' or '0-2,7' -> seeds."""
-    values = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
+def seed_list(text: str) -> list[int]:
+    """'0-4', '0,2,5' or mixes ('0-2,7') -> distinct seeds, at most stacked.MAX_MEMBERS of them."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            raise argparse.ArgumentTypeError(f"expected seeds like 0-4 or 0,2,5, got {text!r}")
+        if part.startswith("-"):
+            raise argparse.ArgumentTypeError(f"seeds must be >= 0, got {part!r}")
         first, dash, last = part.partition("-")
         low, high = seed_int(first), seed_int(last) if dash else seed_int(first)
         if high < low:
             raise argparse.ArgumentTypeError(f"empty range {part!r}")
-        values += range(low, high + 1)
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected seeds like 0-9 or 0,3,7, got {text!r}")
-    return list(dict.fromkeys(values))
+        if len(seeds) + high - low + 1 > stacked.MAX_MEMBERS:
+            raise argparse.ArgumentTypeError(f"more than {stacked.MAX_MEMBERS} seeds in {text!r}; one stack holds "
+                                             f"at most {stacked.MAX_MEMBERS} models")
+        seeds += range(low, high + 1)
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"seed {repeated[0]} is named twice in {text!r}")
+    return seeds
+
+
+SEEDS_HELP = ("train these seeds as one stacked computation (rnncount.stacked), e.g. 0-4, 0,2,5 or 0-2,7; each "
+              "seed a complete run in OUT/%sseedS/ (model.pt, metrics.json); prints min / median / max over them")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a counter and save DIR/model.pt and DIR/metrics.json.")
     train.add_argument("--cell", choices=CELLS, help="the recurrent cell (lstm)")
     train.add_argument("--resume", type=Path, metavar="DIR",
-                       help="continue the run saved in DIR (its model.pt) up to --epochs")
+                       help="continue the run saved in DIR (its model.pt, or a --seeds run's DIR/seed*/) up to --epochs")
+    train.add_argument("--seeds", type=seed_list, help=SEEDS_HELP % "")
 
     compare = commands.add_parser("compare", parents=[training], help="train several cells on the same data",
                                   description="Train each cell on the same data and seed; print one table, "
@@ -194,13 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--jobs", type=positive_int, default=1,
                          help="train this many cells at once, each in its own process with one thread; their "
                               "epoch lines come prefixed with the cell (1: one cell after another)")
+    compare.add_argument("--seeds", type=seed_list, help=SEEDS_HELP % "CELL/")
 
     sweep = commands.add_parser("sweep", parents=[training], help="a grid of runs in parallel processes",
                                 description="Train every combination of cells, hidden sizes, lengths and seeds in "
                                             "--jobs processes (one thread each). Rerunning with the same --out "
                                             "skips finished runs and resumes unfinished ones.")
     sweep.add_argument("--cells", type=cell_list, default=["lstm", "gru"], help="comma-separated (lstm,gru)")
-    sweep.add_argument("--seeds", type=int_ranges, default=[0], help="e.g. 0-9 or 0,3,7 (0)")
+    sweep.add_argument("--seeds", type=seed_list, default=[0],
+                       help="e.g. 0-9 or 0,3,7 (0); runs that differ only in the seed train stacked, in one process")
     sweep.add_argument("--hidden-sizes", type=int_list, help="e.g. 10,20,40 (--hidden-size)")
     sweep.add_argument("--lengths", type=int_list, help="e.g. 20,50 (--length)")
     sweep.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, help="worker processes (CPUs)")
@@ -355,6 +370,9 @@ def prepare_out_once(args: argparse.Namespace, command: str, world: World) -> Pa
 
 def run_train(args: argparse.Namespace) -> int:
     world, device = start(args)
+    if args.seeds is not None or (args.resume is not None and not (args.resume / "model.pt").exists()
+                                  and any(args.resume.glob("seed*/model.pt"))):
+        return run_seeds(args, [args.cell or "lstm"], "train", world, device)
     if args.resume is not None:
         trainer, out = resume(args, device, world)
     else:
@@ -369,12 +387,17 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def resume(args: argparse.Namespace, device: torch.device, world: World) -> tuple[Trainer, Path]:
+def resume_typed(args: argparse.Namespace) -> None:
+    """--resume takes no settings but --epochs: a UsageError naming the others typed."""
     names = dict.fromkeys([*(f.name for f in fields(ModelConfig)), *(f.name for f in fields(TrainConfig)), "out"])
     typed = [f"--{name.replace('_', '-')}" for name in names
              if name != "epochs" and getattr(args, name, None) is not None]
     if typed:
         raise UsageError(f"--resume continues the saved run with its own settings; drop {', '.join(typed)}")
+
+
+def resume(args: argparse.Namespace, device: torch.device, world: World) -> tuple[Trainer, Path]:
+    resume_typed(args)
     out = args.resume
     trainer = load_trainer(out / "model.pt", device, world)
     if args.epochs is not None:
@@ -401,6 +424,8 @@ def fit(trainer: Trainer, out: Path, prefix: str = "") -> None:
 def run_compare(args: argparse.Namespace) -> int:
     configs = {cell: configs_from(args, cell) for cell in args.cells}
     world, device = start(args)
+    if args.seeds is not None:
+        return run_seeds(args, args.cells, "compare", world, device)
     if args.jobs > 1 and (world.size > 1 or device.type != "cpu"):
         raise UsageError("--jobs trains cells in parallel CPU processes; under torchrun or on a GPU leave it at 1")
     out = prepare_out_once(args, "compare", world)
@@ -415,6 +440,53 @@ def run_compare(args: argparse.Namespace) -> int:
                           {**configs[args.cells[0]][0].to_dict(), "cells": args.cells, **train_config.to_dict()},
                           {cell: rows for cell, (_, rows) in outcomes.items() if rows is not None})
     return 0
+
+
+def run_seeds(args: argparse.Namespace, cells: list[str], command: str, world: World, device: torch.device) -> int:
+    """train/compare --seeds (and train --resume of such a run): each cell's seeds trained stacked, one table."""
+    if world.size > 1:
+        raise UsageError("--seeds trains the seeds stacked in one process; run it without torchrun")
+    if args.seed is not None and args.seeds is not None:
+        raise UsageError("--seed and --seeds: give one of them")
+    if getattr(args, "resume", None) is not None and args.seeds is not None:
+        raise UsageError("--resume continues the seeds saved in its folder; drop --seeds")
+    if getattr(args, "jobs", 1) > 1:
+        raise UsageError("--jobs with --seeds: the seeds of a cell already share one process; leave --jobs at 1")
+    runs: dict[str, list] = {}
+    try:
+        if args.seeds is None:  # train --resume DIR of a stacked run
+            resume_typed(args)
+            out = args.resume
+            members = stacked.resumed_members(out, device, args.epochs)
+            runs[members[0].trainer.model_config.cell] = members
+            print(f"Resuming the {len(members)} seeds in {out} after epoch "
+                  f"{min(len(m.trainer.history) for m in members)} of {members[0].trainer.train_config.epochs}")
+        else:
+            configs = {cell: configs_from(args, cell) for cell in cells}
+            for model_config, train_config in configs.values():
+                stacked.check_stackable(train_config)
+                stacked.check_memory(model_config, train_config, len(args.seeds))
+            out = prepare_out(args, command)
+            shared = configs[cells[0]][1]  # compare: every cell of a seed on that seed's data, as solo compare does
+            def data_for(seed):
+                return make_datasets(replace(shared, seed=seed)) if command == "compare" else None
+            for cell in cells:
+                model_config, train_config = configs[cell]
+                folder = out / cell if command == "compare" else out
+                runs[cell] = stacked.new_members(model_config, train_config, args.seeds, folder, data_for, device)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    seconds = {}
+    for cell, members in runs.items():
+        set_threads(args, members[0].trainer.model_config.hidden_size)
+        if len(runs) > 1:
+            print(f"== {cell}: seeds {', '.join(str(m.trainer.train_config.seed) for m in members)} ==", flush=True)
+        seconds[cell] = stacked.run_members(members, args.compile, echo=lambda text: print(text, flush=True))
+    first = next(iter(runs.values()))[0].trainer
+    stacked.report_seeds(runs, seconds, out, {**first.model_config.to_dict(), "cells": list(runs),
+                                              **first.train_config.to_dict(),
+                                              "seeds": [m.trainer.train_config.seed for m in next(iter(runs.values()))]})
+    return 1 if any(m.error for members in runs.values() for m in members) else 0
 
 
 def compare_one(args: argparse.Namespace, cell: str, model_config: ModelConfig, train_config: TrainConfig, data,
@@ -478,8 +550,9 @@ def run_sweep(args: argparse.Namespace) -> int:
         settings.pop(axis)
     out = prepare_sweep_out(args, settings)
     todo = [run for run in runs if sweep.finished(run, out) is None]
+    stacks = len(sweep.shape_groups(todo))
     print(f"{len(runs)} runs: {len(runs) - len(todo)} finished earlier, training {len(todo)} "
-          f"in {min(args.jobs, max(len(todo), 1))} processes", flush=True)
+          f"as {stacks} stacks of seeds in {min(args.jobs, max(stacks, 1))} processes", flush=True)
     for number, (run, outcome) in enumerate(sweep.execute(runs, out, args.jobs), 1):
         print(f"[{number}/{len(todo)}] {sweep.describe(run, outcome, out)}", flush=True)
     rows = sweep.summarize(runs, out)

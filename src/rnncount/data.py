@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -32,7 +33,7 @@ class CountingData:
     def __len__(self) -> int:
         return self.inputs.size(0)
 
-    @property
+    @cached_property  # read at every batch: computed once (a set's lengths do not change)
     def fixed_length(self) -> bool:
         return bool((self.lengths == self.inputs.size(1)).all())
 

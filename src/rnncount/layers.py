@@ -228,7 +228,9 @@ def _step_mask(lengths, steps: int, batch: int, device) -> Tensor:
     if lengths.shape != (batch,) or lengths.is_floating_point() or lengths.is_complex():
         raise ValueError(f"lengths must hold {batch} integers (one per sequence), got shape {tuple(lengths.shape)} "
                          f"of {lengths.dtype}")
-    if lengths.numel() and (lengths.min() < 1 or lengths.max() > steps):
+    # under torch.func.vmap (rnncount.stacked) the values cannot be read here; the stack's data was checked
+    if lengths.numel() and not torch._C._functorch.is_batchedtensor(lengths) and (
+            lengths.min() < 1 or lengths.max() > steps):
         raise ValueError(f"lengths must lie in [1, {steps}] (the number of steps), got {lengths.tolist()}")
     return (torch.arange(steps)[:, None] < lengths.cpu()[None, :]).unsqueeze(-1).to(device)
 

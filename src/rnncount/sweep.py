@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from . import stacked
 from .checkpoint import load_trainer, train_with_checkpoints
 from .model import ModelConfig
 from .train import NonFiniteError, TrainConfig, Trainer, first_perfect_epoch
@@ -75,16 +76,49 @@ def train_one(run: Run, out: Path) -> dict:
     return {"name": run.name, "error": None}
 
 
+def train_stacked(runs: list[Run], out: Path) -> list[dict]:
+    """Train (or resume) runs that differ only in the seed as one stack (rnncount.stacked); their outcomes.
+
+    Runs that cannot share a stack (a curriculum) train one after another instead."""
+    torch.set_num_threads(1)
+    try:
+        stacked.check_stackable(runs[0].train)
+    except ValueError:
+        return [train_one(run, out) for run in runs]
+    members = []
+    for run in runs:
+        folder = out / run.name
+        folder.mkdir(parents=True, exist_ok=True)
+        if (folder / "model.pt").exists():  # killed part-way earlier: continue from its last epoch
+            members.append(stacked.Member.resume(folder))
+        else:
+            members.append(stacked.Member.new(run.model, run.train, folder))
+    for _ in stacked.fit_stacked(members):
+        pass
+    return [{"name": run.name, "error": member.error} for run, member in zip(runs, members)]
+
+
+def shape_groups(runs: list[Run]) -> list[list[Run]]:
+    """The runs grouped by everything but the seed, in the grid's order: each group trains as one stack."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        key = json.dumps([run.model.to_dict(), replace(run.train, seed=0).to_dict()], sort_keys=True)
+        groups.setdefault(key, []).append(run)
+    return list(groups.values())
+
+
 def execute(runs: list[Run], out: Path, jobs: int) -> Iterator[tuple[Run, dict]]:
-    """Train the runs that are not finished in `jobs` worker processes; yield each as it ends."""
+    """Train the runs that are not finished, those of one shape stacked, the stacks in `jobs` worker processes;
+    yield each run as its stack ends."""
     todo = [run for run in runs if finished(run, out) is None]
     if not todo:
         return
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
                              initializer=one_thread) as pool:
-        futures = {pool.submit(train_one, run, out): run for run in todo}
+        futures = {pool.submit(train_stacked, group, out): group for group in shape_groups(todo)}
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            for run, outcome in zip(futures[future], future.result()):
+                yield run, outcome
 
 
 def one_thread() -> None:
