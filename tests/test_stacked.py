@@ -35,18 +35,18 @@ def members_for(model_config, train_config, tmp_path, seeds=SEEDS):
     return stacked.new_members(model_config, train_config, list(seeds), tmp_path)
 
 
-def assert_same_run(member: Trainer, alone: Trainer):
-    """Per-epoch losses within LOSS_RTOL, accuracies equal, weights and predictions within WEIGHT_ATOL."""
+def assert_same_run(member: Trainer, alone: Trainer, weight_atol: float = WEIGHT_ATOL):
+    """Per-epoch losses within LOSS_RTOL, accuracies equal, weights and predictions within weight_atol."""
     assert len(member.history) == len(alone.history)
     for ours, theirs in zip(member.history, alone.history):
         for name in ("train_loss", "test_loss", "test_mae"):
             assert getattr(ours, name) == pytest.approx(getattr(theirs, name), rel=LOSS_RTOL), (ours, theirs)
         assert (ours.train_accuracy, ours.test_accuracy) == (theirs.train_accuracy, theirs.test_accuracy)
     for (name, ours), theirs in zip(member.model.named_parameters(), alone.model.parameters()):
-        assert (ours - theirs).abs().max() <= WEIGHT_ATOL, name
+        assert (ours - theirs).abs().max() <= weight_atol, name
     inputs = member.test_data.inputs
     with torch.no_grad():
-        assert (member.model.eval()(inputs) - alone.model.eval()(inputs)).abs().max() <= WEIGHT_ATOL
+        assert (member.model.eval()(inputs) - alone.model.eval()(inputs)).abs().max() <= weight_atol
 
 
 @pytest.mark.parametrize("cell, model_extra, train_extra", [
@@ -58,6 +58,10 @@ def assert_same_run(member: Trainer, alone: Trainer):
     # the generalize recipe's settings: variable lengths, per-step loss, cosine lr, decay, readout c
     ("lstm", {"readout": "c", "forget_bias": 20.0}, {"min_length": 1, "step_loss": 1.0, "lr": 3e-3,
                                                      "lr_end": 1e-6, "recurrent_decay": 3.0}),
+    ("mingru", {}, {"min_length": 1}),  # the parallel scan under vmap (its own vmap rule), variable lengths
+    # sLSTM: h = o c / n is unchanged when i scales c and n alike, so the input gate's bias gets a gradient of
+    # rounding noise, which Adam turns into lr-sized steps: its weights agree to 1e-3, losses still to LOSS_RTOL
+    ("slstm", {"num_heads": 2}, {}),
 ])
 def test_members_equal_their_seeds_trained_alone(tmp_path, cell, model_extra, train_extra):
     model_config = ModelConfig(cell=cell, hidden_size=8, **model_extra)
@@ -66,7 +70,8 @@ def test_members_equal_their_seeds_trained_alone(tmp_path, cell, model_extra, tr
     list(fit_stacked(members))
     for seed, member in zip(SEEDS, members):
         assert member.error is None
-        assert_same_run(member.trainer, solo(model_config, replace(train_config, seed=seed)))
+        assert_same_run(member.trainer, solo(model_config, replace(train_config, seed=seed)),
+                        1e-3 if cell == "slstm" else WEIGHT_ATOL)
         saved = json.loads((tmp_path / f"seed{seed}" / "metrics.json").read_text())
         assert [e["test_loss"] for e in saved["epochs"]] == [m.test_loss for m in member.trainer.history]
 
@@ -120,7 +125,8 @@ def test_members_that_fell_behind_catch_up_first(tmp_path):
     epochs = [(epoch, [m.label for m, _ in outcomes]) for epoch, outcomes in fit_stacked(resumed)]
     assert epochs == [(2, ["seed 2"]), (3, ["seed 0", "seed 1", "seed 2"])]
     for seed, member in zip(SEEDS, resumed):
-        assert_same_run(member.trainer, solo(model_config, replace(train_config, seed=seed)))
+        assert_same_run(member.trainer, solo(model_config, replace(train_config, seed=seed)),
+                        1e-3 if cell == "slstm" else WEIGHT_ATOL)
 
 
 def replace_epochs(member: Member, epochs: int) -> Member:

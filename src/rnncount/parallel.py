@@ -110,11 +110,30 @@ class _ChunkedScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor, reverse: bool) -> Tensor:
-        h = _chunked(a, b, h0, reverse)
-        ctx.save_for_backward(a, h0, h)
+    def forward(a: Tensor, b: Tensor, h0: Tensor, reverse: bool) -> Tensor:
+        return _chunked(a, b, h0, reverse)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        a, _, h0, reverse = inputs
+        ctx.save_for_backward(a, h0, output)
         ctx.reverse = reverse
-        return h
+
+    @staticmethod
+    def vmap(info, in_dims, a: Tensor, b: Tensor, h0: Tensor, reverse: bool):
+        """Under torch.func.vmap (stacked models, rnncount.stacked): the models are more channels, one scan for all.
+
+        a, b (K, T, N) -> (T, K*N), h0 (K, N) -> (K*N,); the scan is elementwise over channels, so each model's
+        numbers are the ones it gets alone. Returns h (T, K, N), batched along dim 1.
+        """
+        def members_first(x: Tensor, dim: int | None) -> Tensor:
+            return x.movedim(dim, 0) if dim is not None else x.expand(info.batch_size, *x.shape)
+
+        a, b = (members_first(x, dim).transpose(0, 1) for x, dim in ((a, in_dims[0]), (b, in_dims[1])))  # (T, K, N)
+        steps = a.shape[0]
+        h = _ChunkedScan.apply(a.reshape(steps, -1), b.reshape(steps, -1), members_first(h0, in_dims[2]).reshape(-1),
+                               reverse)
+        return h.view(steps, info.batch_size, -1), 1
 
     @staticmethod
     @once_differentiable
