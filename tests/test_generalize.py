@@ -121,6 +121,12 @@ def test_compare_test_lengths_adds_rows(tmp_path):
                for cell in ("lstm", "gru", "rnn")}  # the recipe's settings for each cell
     assert configs["lstm"]["readout"] == "c" and configs["gru"]["readout"] == "h"
     assert configs["rnn"]["nonlinearity"] == "relu"
+    # metrics.json: each cell's own settings, as its model file has them; on top what every cell shares
+    for cell, config in configs.items():
+        assert {k: report["cells"][cell]["config"][k] for k in config} == config
+    assert report["cells"]["lstm"]["config"]["recurrent_decay"] == 3.0 != report["cells"]["gru"]["config"]["recurrent_decay"]
+    assert report["config"]["cells"] == ["lstm", "gru", "rnn"] and report["config"]["step_loss"] == 1.0
+    assert "readout" not in report["config"] and "recurrent_decay" not in report["config"]
 
 
 def test_inspect_writes_a_png_of_the_right_size(tiny, tmp_path):

@@ -125,8 +125,7 @@ def test_members_that_fell_behind_catch_up_first(tmp_path):
     epochs = [(epoch, [m.label for m, _ in outcomes]) for epoch, outcomes in fit_stacked(resumed)]
     assert epochs == [(2, ["seed 2"]), (3, ["seed 0", "seed 1", "seed 2"])]
     for seed, member in zip(SEEDS, resumed):
-        assert_same_run(member.trainer, solo(model_config, replace(train_config, seed=seed)),
-                        1e-3 if cell == "slstm" else WEIGHT_ATOL)
+        assert_same_run(member.trainer, solo(model_config, replace(train_config, seed=seed)))
 
 
 def replace_epochs(member: Member, epochs: int) -> Member:

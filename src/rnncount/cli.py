@@ -436,8 +436,8 @@ def run_compare(args: argparse.Namespace) -> int:
     else:
         outcomes = {cell: compare_one(args, cell, *configs[cell], data, out, device, world) for cell in args.cells}
     if world.is_main:
-        report_comparison({cell: history for cell, (history, _) in outcomes.items()}, out,
-                          {**configs[args.cells[0]][0].to_dict(), "cells": args.cells, **train_config.to_dict()},
+        settings = {cell: {**model.to_dict(), **training.to_dict()} for cell, (model, training) in configs.items()}
+        report_comparison({cell: history for cell, (history, _) in outcomes.items()}, out, settings,
                           {cell: rows for cell, (_, rows) in outcomes.items() if rows is not None})
     return 0
 
@@ -516,17 +516,21 @@ def compare_in_processes(args: argparse.Namespace, configs: dict, data, out: Pat
         return {cell: future.result() for cell, future in futures.items()}
 
 
-def report_comparison(histories: dict[str, list[dict]], out: Path, config: dict,
+def report_comparison(histories: dict[str, list[dict]], out: Path, settings: dict[str, dict],
                       lengths: dict[str, list[dict]] | None = None) -> None:
     """Print the table (with each cell's accuracy at other lengths, if scored); save it, the metrics and the
-    learning curves."""
+    learning curves. settings: each cell's configuration; metrics.json keeps it per cell, and under "config"
+    the cells and what all of them share (a recipe gives each cell its own readout, forget bias, ...)."""
     table = comparison_table(histories)
     for index, row in enumerate(next(iter(lengths.values())) if lengths else []):
         table += f"\n| accuracy at length {row['length']} | " + " | ".join(
             f"{lengths[cell][index]['accuracy']:.3f}" for cell in histories) + " |"
     print(table)
-    report = {"config": config, "cells": {cell: {"epochs": epochs, **({"lengths": lengths[cell]} if lengths else {})}
-                                          for cell, epochs in histories.items()}}
+    first = next(iter(settings.values()))
+    shared = {k: v for k, v in first.items() if all(s.get(k) == v for s in settings.values())}
+    report = {"config": {"cells": list(histories), **shared},
+              "cells": {cell: {"config": settings[cell], "epochs": epochs,
+                               **({"lengths": lengths[cell]} if lengths else {})} for cell, epochs in histories.items()}}
     write_json_atomically(out / "metrics.json", report)
     write_text_atomically(out / "summary.md", table + "\n")
     saved = f"the table to {out / 'summary.md'}, the metrics to {out / 'metrics.json'}"
