@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import pytest
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 # The suite's tensors are tiny: one thread is fastest, and a second only fights other processes for the cores.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every test starts on one thread (two make F.layer_norm ~10x slower on a busy machine), and a test that
+    changes the count (the CLI sets it per model size) leaves it as it found it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}  # max abs difference allowed, by dtype
 

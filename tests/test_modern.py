@@ -24,14 +24,6 @@ f64 = torch.float64
 NEW_CELLS = ["mingru", "minlstm", "unnormalized-minlstm", "slstm"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ------------------------------------------------------------------------------------------- the scans themselves
 
 def scan_inputs(steps: int, channels=(3, 4), positive=False):

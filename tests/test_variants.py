@@ -22,14 +22,6 @@ from test_layers import LENGTHS, Case, hand_call, layer_call, layer_inputs
 I, H, B, T = 2, 3, 2, 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors, as the CLI's: one thread is fastest (two make F.layer_norm ~10x slower on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 # ---------------------------------------------------------------------------------------- the equations by hand
 
 
