@@ -250,6 +250,16 @@ def _no_projection(proj_size) -> None:
         raise ValueError("proj_size is only supported by the LSTM, not the RNN or GRU (as in torch.nn)")
 
 
+class HiddenStateLayer(RecurrentLayer):
+    """A layer whose state is h alone (GRU, RNN, minGRU, minLSTM): forward(input, hx=None, *, lengths=None)
+    -> output (T, B, D*H), h_n (L*D, B, H), torch.nn.GRU's and RNN's contract."""
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
+                lengths: Sequence[int] | Tensor | None = None):
+        output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
+        return output, h_n
+
+
 class LSTM(RecurrentLayer):
     """torch.nn.LSTM, from rnncount.LSTMCell.
 
@@ -288,7 +298,7 @@ class LSTM(RecurrentLayer):
         return (output, (h_n, c_n), cell_states) if return_cell_states else (output, (h_n, c_n))
 
 
-class GRU(RecurrentLayer):
+class GRU(HiddenStateLayer):
     """torch.nn.GRU, from rnncount.GRUCell; `reset_after=False` gives the reset-before form.
 
     forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
@@ -310,13 +320,8 @@ class GRU(RecurrentLayer):
                          input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.reset_after = reset_after
 
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
-                lengths: Sequence[int] | Tensor | None = None):
-        output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
-        return output, h_n
 
-
-class RNN(RecurrentLayer):
+class RNN(HiddenStateLayer):
     """torch.nn.RNN (Elman, tanh or relu), from rnncount.RNNCell.
 
     forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
@@ -333,18 +338,13 @@ class RNN(RecurrentLayer):
                          input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.nonlinearity = nonlinearity
 
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
-                lengths: Sequence[int] | Tensor | None = None):
-        output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
-        return output, h_n
-
 
 def _no_noise(layer: str, recurrent_dropout: float, zoneout: float) -> None:
     if recurrent_dropout or zoneout:
         raise ValueError(f"recurrent_dropout and zoneout are not implemented for the {layer}")
 
 
-class MinGRU(RecurrentLayer):
+class MinGRU(HiddenStateLayer):
     """minGRU (Feng et al. 2024), from rnncount.MinGRUCell, every step at once (rnncount.parallel).
 
     forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
@@ -364,13 +364,8 @@ class MinGRU(RecurrentLayer):
         super().__init__(lambda size, **factory: MinGRUCell(size, hidden_size, bias, **factory, init=init),
                          input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
 
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
-                lengths: Sequence[int] | Tensor | None = None):
-        output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
-        return output, h_n
 
-
-class MinLSTM(RecurrentLayer):
+class MinLSTM(HiddenStateLayer):
     """minLSTM (Feng et al. 2024), from rnncount.MinLSTMCell, every step at once (rnncount.parallel).
 
     forward(input, hx=None, *, lengths=None) -> output (T, B, D*H), h_n (L*D, B, H)
@@ -389,11 +384,6 @@ class MinLSTM(RecurrentLayer):
                                                              normalize=normalize, forget_bias=forget_bias),
                          input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.normalize = normalize
-
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None, *,
-                lengths: Sequence[int] | Tensor | None = None):
-        output, (h_n,), _ = self._run(input, hx, lengths, keep_cell_states=False)
-        return output, h_n
 
 
 class SLSTM(RecurrentLayer):
