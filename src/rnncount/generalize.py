@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from .data import counting_blocks
 from .model import ModelConfig, family
-from .train import TrainConfig
+from .train import TrainConfig, _progress
 
 CHUNK = 256  # time steps the layer runs at once when scoring: its scan keeps each step's state of a chunk only
 
@@ -85,7 +85,8 @@ def generalization(model: nn.Module, lengths=DEFAULT_LENGTHS, samples: int = 100
     was_training = model.training
     model.eval()
     blocks = {length: max(1, min(1000, max(200, 200_000 // length))) for length in lengths}  # sequences at once
-    bar = _progress_bar(sum(samples * length for length in lengths), progress)
+    bar = _progress(None, "generalize", progress, total=sum(samples * length for length in lengths), unit="step",
+                    unit_scale=True)  # counts sequence-steps
     rows = []
     for length in lengths:
         totals = torch.zeros(3, dtype=torch.float64)  # squared error, correct, absolute error
@@ -147,17 +148,6 @@ def chunk_states(layer: nn.Module, inputs: Tensor, lengths: Tensor | None = None
             new = tuple(torch.where(ended, old, n) for old, n in zip(state, new))
         state = new
         yield start + piece.size(1), state
-
-
-def _progress_bar(total: int, enabled: bool):
-    """A tqdm bar counting sequence-steps when asked for and tqdm is installed; hidden off a terminal."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="generalize", leave=False, disable=None, unit="step", unit_scale=True)
 
 
 def generalization_table(results: dict[str, list[dict]]) -> str:

@@ -303,12 +303,16 @@ def format_epoch(metrics: EpochMetrics, epochs: int) -> str:
             f"Test Loss: {metrics.test_loss:.4f}; Accuracy: {metrics.test_accuracy:.4f}")
 
 
-def _progress(batches, description: str, enabled: bool):
-    """A tqdm bar over the batches when asked for and tqdm is installed; it hides itself off a terminal."""
+def _progress(batches, description: str, enabled: bool, **options):
+    """A tqdm bar over the batches when asked for and tqdm is installed; it hides itself off a terminal.
+
+    Not asked for, or no tqdm: the batches themselves. batches=None gives a bar to update() by hand (or None);
+    options go to tqdm (unit, total, ...).
+    """
     if not enabled:
         return batches
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return batches
-    return tqdm(batches, desc=description, leave=False, disable=None, unit="batch")
+    return tqdm(batches, desc=description, leave=False, disable=None, **{"unit": "batch", **options})
