@@ -407,7 +407,8 @@ class LSTMCell(RecurrentCell):
         g = torch.tanh(z_g)
         c_next = f * c + i * g
         o = torch.sigmoid(self._output_peephole(z_o, c_next, w))
-        h_next = self._projection(o * torch.tanh(self._cell_norm(c_next, w)), w)  # (B, H_out)
+        h_next = o * torch.tanh(self._cell_norm(c_next, w))  # (B, H)
+        h_next = self._projection(h_next, w)  # (B, H_out): W_hr h' with proj_size, else h' itself
         return _zoned_out((h_next, c_next), state, noise)
 
     def extra_repr(self) -> str:
