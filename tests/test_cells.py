@@ -113,6 +113,20 @@ def test_reset_before_and_reset_after_gru_are_different_models():
     assert (after(x, h) - before(x, h)).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+def test_gru_input_projection_holds_the_recurrent_biases_outside_every_product(reset_after):
+    """What a layer hoists out of its time loop: W_ih x + b_ih, plus b_hr and b_hz, plus b_hn only in the reset-before
+    form (reset-after, b_hn sits inside r * (W_hn h + b_hn), so a step adds it); with bias=False, W_ih x alone."""
+    torch.manual_seed(0)
+    cell, x = GRUCell(I, H, reset_after=reset_after), torch.randn(B, I)
+    b_hr, b_hz, b_hn = cell.bias_hh.detach().split(H)
+    hoisted = torch.cat([b_hr, b_hz, b_hn if not reset_after else torch.zeros(H)])
+    expected = x @ cell.weight_ih.detach().T + cell.bias_ih.detach() + hoisted
+    assert torch.allclose(cell.input_projection(x), expected, atol=1e-6)
+    unbiased = GRUCell(I, H, bias=False, reset_after=reset_after)
+    assert torch.allclose(unbiased.input_projection(x), x @ unbiased.weight_ih.detach().T, atol=1e-6)
+
+
 @pytest.mark.parametrize("make", [
     lambda: LSTMCell(2, 3), lambda: LSTMCell(2, 3, proj_size=2), lambda: LSTMCell(2, 3, bias=False),
     lambda: GRUCell(2, 3), lambda: GRUCell(2, 3, reset_after=False), lambda: GRUCell(2, 3, False, reset_after=False),

@@ -5,12 +5,16 @@ eval mode, the same masks from the same seed. The counter and the command line t
 
 from __future__ import annotations
 
+import copy
+import io
 import json
+from collections import Counter as Tally
 
 import pytest
 import torch
 from torch import nn
 from torch.func import functional_call
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import assert_same_function, cell_view, flatten
 from rnncount import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
@@ -347,6 +351,70 @@ def test_zero_peepholes_give_the_plain_lstm_exactly():
             getattr(peephole, name).zero_()
     x, state = torch.randn(B, I), random_state(plain, (B,), torch.float32)
     assert all(torch.equal(a, b) for a, b in zip(peephole(x, state), plain(x, state), strict=True))
+
+
+class ArithmeticCount(TorchDispatchMode):
+    """Counts the arithmetic ops run inside it, by name (views, transposes and autograd's detaches left out)."""
+
+    BOOKKEEPING = {"detach", "t", "split", "split_with_sizes", "slice", "view", "unsqueeze", "squeeze", "expand"}
+
+    def __init__(self):
+        super().__init__()
+        self.ops = Tally()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ not in self.BOOKKEEPING:
+            self.ops[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+# cell -> the arithmetic of its plain equations, counted from the class docstrings (x_proj holds the input part)
+PLAIN_ARITHMETIC = {
+    # addmm: x_proj + W_hh h; sigmoid: i, f, o; tanh: g, c'; mul: f * c, i * g, o * tanh(c'); add: the sum in c'
+    "lstm": (lambda: LSTMCell(I, H), dict(addmm=1, sigmoid=3, tanh=2, mul=3, add=1)),
+    # addmm: r and z's x + W h; mm: W_hn h; add: + b_hn, x_n + r * (...), the two terms of h'; rsub: 1 - z
+    "gru": (lambda: GRUCell(I, H), dict(addmm=1, mm=1, sigmoid=1, tanh=1, mul=3, add=3, rsub=1)),
+    # addmm: r and z's, and n's x_n + W_hn (r * h); mul: r * h, (1 - z) * n, z * h
+    "gru_reset_before": (lambda: GRUCell(I, H, reset_after=False),
+                         dict(addmm=2, sigmoid=1, tanh=1, mul=3, add=1, rsub=1)),
+    "rnn": (lambda: RNNCell(I, H), dict(addmm=1, tanh=1)),
+}
+
+
+@pytest.mark.parametrize("name", list(PLAIN_ARITHMETIC))
+def test_a_plain_step_is_its_equations_arithmetic_and_no_more(name):
+    """A switch that is off costs no operation: the plain cells' step runs exactly their equations' arithmetic,
+    and the peephole switch adds exactly its three terms (w_c* * c: one mul and one add each)."""
+    make, expected = PLAIN_ARITHMETIC[name]
+    cell = make()
+    x_proj, state = cell.input_projection(torch.randn(B, I)), random_state(cell, (B,), torch.float32)
+    with ArithmeticCount() as count:
+        cell.step(x_proj, state)
+    assert count.ops == Tally(expected)
+    if name == "lstm":
+        peephole = LSTMCell(I, H, peephole=True)
+        with ArithmeticCount() as with_peepholes:
+            peephole.step(x_proj, state)
+        assert with_peepholes.ops == Tally(expected) + Tally(mul=3, add=3)
+
+
+@pytest.mark.parametrize("name", list(VARIANT_CELLS))
+def test_variant_cells_keep_their_switches_through_deepcopy_and_save(name):
+    """What a variant's switches chose at construction travels with the module: a deep copy, and a whole-module
+    torch.save and load, step exactly as the original (and as its equations by hand)."""
+    torch.manual_seed(0)
+    cell = randomized(VARIANT_CELLS[name]())
+    buffer = io.BytesIO()
+    torch.save(cell, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    x, state = torch.randn(B, I), random_state(cell, (B,), torch.float32)
+    expected = cell(x, state)
+    for other in (copy.deepcopy(cell), loaded):
+        for (_, a), (_, b) in zip(flatten(other(x, state)), flatten(expected), strict=True):
+            assert torch.equal(a, b)
+    for (_, a), (_, b) in zip(flatten(expected), flatten(by_hand(cell, x, state)), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 @pytest.mark.parametrize("make", [lambda **kw: LSTMCell(I, H, peephole=True, layer_norm=True, **kw),

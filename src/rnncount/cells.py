@@ -121,6 +121,11 @@ class RecurrentCell(nn.Module):
         else:
             self.register_parameter("ln_gain_ih", None)
             self.register_parameter("ln_gain_hh", None)
+        # layer_norm, resolved once so that a step has no branch on it: _recurrence adds W_hh h to the input part
+        # (one fused addmm, or each gate's block layer-normalised first); _norm_hh is that norm alone, for a product
+        # a step combines itself (the reset-after GRU's r * (W_hn h + b_hn)); off, it is _unchanged
+        self._recurrence = _normed_recurrence if layer_norm else _recurrence
+        self._norm_hh = _layer_norm if layer_norm else _unchanged
         self.recurrent_dropout = check_probability("recurrent_dropout", recurrent_dropout)
         self.zoneout = check_probability("zoneout", zoneout)
         self.init, self.forget_bias = init, forget_bias
@@ -238,11 +243,19 @@ def check_proj_size(proj_size, hidden_size: int) -> int:
     return proj_size
 
 
-def _recurrent(x_proj: Tensor, h: Tensor, weight_hh: Tensor, ln_gain: Tensor | None = None) -> Tensor:
-    """x_proj + h W_hh^T in one fused matmul (addmm); with a layer-norm gain, x_proj + LN(h W_hh^T). (B, G*H)"""
-    if ln_gain is None:
-        return torch.addmm(x_proj, h, weight_hh.t())
+def _recurrence(x_proj: Tensor, h: Tensor, weight_hh: Tensor, ln_gain: None = None) -> Tensor:
+    """x_proj + h W_hh^T in one fused matmul (addmm): (B, G*H). (ln_gain: a layer-normalised cell's, unused here.)"""
+    return torch.addmm(x_proj, h, weight_hh.t())
+
+
+def _normed_recurrence(x_proj: Tensor, h: Tensor, weight_hh: Tensor, ln_gain: Tensor) -> Tensor:
+    """x_proj + LN(h W_hh^T), each gate's block normalised apart (layer_norm=True): (B, G*H)."""
     return x_proj + _layer_norm(h @ weight_hh.t(), ln_gain)
+
+
+def _unchanged(x: Tensor, *unused) -> Tensor:
+    """A switch that is off: x itself, no operation (an identity norm, no projection, no peephole)."""
+    return x
 
 
 def _layer_norm(z: Tensor, gain: Tensor) -> Tensor:
@@ -266,17 +279,66 @@ def _zoned_out(new: State, old: State, noise: Noise | None) -> State:
     return tuple(d * s_old + (1 - d) * s_new for d, s_old, s_new in zip(noise.zoneout, old, new))
 
 
+def _input_forget(z_i: Tensor, z_f: Tensor, c: Tensor, w) -> tuple[Tensor, Tensor]:
+    """The plain input and forget gates: i = sigmoid(z_i), f = sigmoid(z_f). (B, H) each."""
+    return torch.sigmoid(z_i), torch.sigmoid(z_f)
+
+
+def _input_forget_peephole(z_i: Tensor, z_f: Tensor, c: Tensor, w) -> tuple[Tensor, Tensor]:
+    """Peepholes: i = sigmoid(z_i + w_ci * c), f = sigmoid(z_f + w_cf * c).
+
+    f's term is made before i's: autograd sums c's gradient contributions in the reverse order of their making,
+    so swapping the two lines would change the gradients' last bits.
+    """
+    z_f = z_f + w.weight_cf * c
+    z_i = z_i + w.weight_ci * c
+    return torch.sigmoid(z_i), torch.sigmoid(z_f)
+
+
+def _input_forget_coupled(z_f: Tensor, c: Tensor, w) -> tuple[Tensor, Tensor]:
+    """CIFG, no input gate of its own: f = sigmoid(z_f), i = 1 - f."""
+    f = torch.sigmoid(z_f)
+    return 1 - f, f
+
+
+def _input_forget_coupled_peephole(z_f: Tensor, c: Tensor, w) -> tuple[Tensor, Tensor]:
+    """CIFG with a peephole: f = sigmoid(z_f + w_cf * c), i = 1 - f."""
+    f = torch.sigmoid(z_f + w.weight_cf * c)
+    return 1 - f, f
+
+
+# (coupled, peephole) -> how the input and forget gates are made from their pre-activations (z_i, z_f, or z_f alone)
+_INPUT_FORGET = {(False, False): _input_forget, (False, True): _input_forget_peephole,
+                 (True, False): _input_forget_coupled, (True, True): _input_forget_coupled_peephole}
+
+
+def _output_peephole(z_o: Tensor, c_next: Tensor, w) -> Tensor:
+    """The output gate's peephole looks at the new cell state: z_o + w_co * c'."""
+    return z_o + w.weight_co * c_next
+
+
+def _cell_layer_norm(c_next: Tensor, w) -> Tensor:
+    """LN_c(c'): the cell state normalised over its H units, with its own gain and shift, before its tanh."""
+    return F.layer_norm(c_next, c_next.shape[-1:], w.ln_gain_c, w.ln_bias_c)
+
+
+def _projection(h_next: Tensor, w) -> Tensor:
+    """W_hr h': (B, H) -> (B, P), torch.nn.LSTM's proj_size."""
+    return h_next @ w.weight_hr.t()
+
+
 class LSTMCell(RecurrentCell):
     """Long short-term memory (Hochreiter & Schmidhuber 1997), torch.nn.LSTMCell's gate order i, f, g, o.
 
-        i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)      input gate
-        f = sigmoid(W_if x + b_if + W_hf h + b_hf)      forget gate
-        g = tanh(W_ig x + b_ig + W_hg h + b_hg)         candidate cell
-        o = sigmoid(W_io x + b_io + W_ho h + b_ho)      output gate
-        c' = f * c + i * g
-        h' = o * tanh(c')                               (h' = W_hr (o * tanh(c')) with proj_size > 0)
+        i  = sigmoid(W_ii x + b_ii + W_hi h + b_hi)     input gate
+        f  = sigmoid(W_if x + b_if + W_hf h + b_hf)     forget gate
+        g  = tanh(W_ig x + b_ig + W_hg h + b_hg)        candidate cell
+        c' = f * c + i * g                              new cell state
+        o  = sigmoid(W_io x + b_io + W_ho h + b_ho)     output gate
+        h' = o * tanh(c')                               new hidden state
 
-    Variants (keyword switches, combinable; each adds only its own parameters):
+    o comes after c' because its peephole (below) looks at c'. Variants (keyword switches, combinable; each adds
+    only its own parameters and, off, is no operation at all: step above is the plain cell's equations):
         peephole=True    Gers & Schmidhuber 2001: i and f look at c, o at c' (vectors w_c*, (H,) each):
                              i = sigmoid(... + w_ci * c),  f = sigmoid(... + w_cf * c),  o = sigmoid(... + w_co * c')
         coupled=True     coupled input and forget gate (CIFG, Greff et al. 2017):  i = 1 - f.
@@ -285,6 +347,7 @@ class LSTMCell(RecurrentCell):
                          and the cell state before its tanh (the carried c' itself is not normalised):
                              i, f, g, o = LN(W_i* x) + LN(W_h* h) + b_i* + b_h*      (LN per gate over H)
                              h' = o * tanh(LN_c(c'))
+        proj_size=P      torch.nn.LSTM's projection: h' = W_hr (o * tanh(c')), (B, P); W_hr (P, H)
         recurrent_dropout, zoneout: see RecurrentCell (zoneout acts on h and c).
 
     Example:
@@ -323,6 +386,11 @@ class LSTMCell(RecurrentCell):
         if layer_norm:
             self.ln_gain_c = nn.Parameter(torch.empty(hidden_size, **factory))  # (H,)
             self.ln_bias_c = nn.Parameter(torch.empty(hidden_size, **factory))  # (H,)
+        # the switches, resolved once: step calls each piece unconditionally, and an off switch is _unchanged
+        self._input_forget = _INPUT_FORGET[self.coupled, self.peephole]
+        self._output_peephole = _output_peephole if peephole else _unchanged
+        self._cell_norm = _cell_layer_norm if layer_norm else _unchanged
+        self._projection = _projection if proj_size else _unchanged
         self._built()
 
     @property
@@ -330,30 +398,17 @@ class LSTMCell(RecurrentCell):
         return (self.proj_size or self.hidden_size, self.hidden_size)
 
     def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights: Weights | None = None) -> State:
+        """The equations above, in their order: x_proj (B, G*H) from input_projection, state (h, c) -> (h', c')."""
         w = self if weights is None else weights
         h, c = state  # (B, H_out), (B, H)
-        gates = _recurrent(x_proj, _dropped(h, noise), w.weight_hh, w.ln_gain_hh if self.layer_norm else None)
-        if self.coupled:  # (B, G*H) -> (B, H) each
-            f, g, o = gates.chunk(3, dim=1)
-        else:
-            i, f, g, o = gates.chunk(4, dim=1)
-        if self.peephole:  # the input and forget gates look at c_{t-1}
-            f = f + w.weight_cf * c
-            if not self.coupled:
-                i = i + w.weight_ci * c
-        f = torch.sigmoid(f)
-        i = 1 - f if self.coupled else torch.sigmoid(i)
-        g = torch.tanh(g)
+        z = self._recurrence(x_proj, _dropped(h, noise), w.weight_hh, w.ln_gain_hh)  # (B, G*H) pre-activations
+        *z_if, z_g, z_o = z.chunk(self.num_gates, dim=1)  # (B, H) each: z_i, z_f (coupled: z_f alone), z_g, z_o
+        i, f = self._input_forget(*z_if, c, w)  # sigmoid(z_i), sigmoid(z_f); the variants' in _INPUT_FORGET
+        g = torch.tanh(z_g)
         c_next = f * c + i * g
-        if self.peephole:  # the output gate looks at c_t
-            o = o + w.weight_co * c_next
-        o = torch.sigmoid(o)
-        if self.layer_norm:
-            h_next = o * torch.tanh(F.layer_norm(c_next, c_next.shape[-1:], w.ln_gain_c, w.ln_bias_c))
-        else:
-            h_next = o * torch.tanh(c_next)
-        if self.proj_size:
-            h_next = h_next @ w.weight_hr.t()  # (B, P)
+        o = torch.sigmoid(self._output_peephole(z_o, c_next, w))
+        h_next = o * torch.tanh(self._cell_norm(c_next, w))  # (B, H)
+        h_next = self._projection(h_next, w)  # (B, H_out): W_hr h' with proj_size, else h' itself
         return _zoned_out((h_next, c_next), state, noise)
 
     def extra_repr(self) -> str:
@@ -363,6 +418,60 @@ class LSTMCell(RecurrentCell):
         return ("peephole", "coupled", "layer_norm")
 
 
+def _gru_gate_gains(ln_gain_hh: Tensor) -> tuple[Tensor, Tensor]:
+    """A layer-normalised GRU's recurrent gains (3, H) split as its matmuls are: r and z's (2, H), n's (1, H)."""
+    return ln_gain_hh.split([2, 1])
+
+
+def _no_gains(ln_gain_hh: None) -> tuple[None, None]:
+    return None, None
+
+
+class _ResetAfter:
+    """The reset-after GRU's candidate, and where its recurrent biases b_hh = [b_hr, b_hz, b_hn] add.
+
+    n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): b_hr and b_hz add outside every product, so input_projection
+    adds them to b_ih, once per sequence (hoisted_bias); b_hn sits inside r * (...), so each step adds it (candidate).
+    """
+
+    @staticmethod
+    def hoisted_bias(b_ih: Tensor, b_hh: Tensor) -> Tensor:
+        """b_ih + [b_hr, b_hz, 0]: (3H,)."""
+        b_hr, b_hz, _ = b_hh.chunk(3)
+        return b_ih + torch.cat([b_hr, b_hz, torch.zeros_like(b_hz)])
+
+    @staticmethod
+    def candidate(cell: GRUCell, x_n: Tensor, r: Tensor, h: Tensor, w_n: Tensor, ln_n, b_hh: Tensor) -> Tensor:
+        """n's pre-activation W_in x + b_in + r * (W_hn h + b_hn), from x_n = W_in x + b_in: (B, H)."""
+        return x_n + r * (cell._norm_hh(h @ w_n.t(), ln_n) + b_hh[2 * cell.hidden_size:])
+
+
+class _ResetAfterUnbiased(_ResetAfter):
+    """The reset-after GRU with bias=False: n = tanh(W_in x + r * W_hn h)."""
+
+    @staticmethod
+    def candidate(cell: GRUCell, x_n: Tensor, r: Tensor, h: Tensor, w_n: Tensor, ln_n, b_hh: None) -> Tensor:
+        return x_n + r * cell._norm_hh(h @ w_n.t(), ln_n)
+
+
+class _ResetBefore:
+    """The reset-before GRU's candidate, and where its recurrent biases b_hh = [b_hr, b_hz, b_hn] add.
+
+    n = tanh(W_in x + b_in + W_hn (r * h) + b_hn): all of b_hh adds outside every product, so input_projection
+    adds all of it to b_ih, once per sequence (hoisted_bias), and a step adds none.
+    """
+
+    @staticmethod
+    def hoisted_bias(b_ih: Tensor, b_hh: Tensor) -> Tensor:
+        """b_ih + b_hh: (3H,)."""
+        return b_ih + b_hh
+
+    @staticmethod
+    def candidate(cell: GRUCell, x_n: Tensor, r: Tensor, h: Tensor, w_n: Tensor, ln_n, b_hh) -> Tensor:
+        """n's pre-activation W_in x + b_in + b_hn + W_hn (r * h), from x_n = W_in x + b_in + b_hn: (B, H)."""
+        return cell._recurrence(x_n, r * h, w_n, ln_n)
+
+
 class GRUCell(RecurrentCell):
     """Gated recurrent unit (Cho et al. 2014), torch.nn.GRUCell's gate order r, z, n.
 
@@ -370,10 +479,12 @@ class GRUCell(RecurrentCell):
         r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)     reset gate
         z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)     update gate
         n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))  candidate state
-        h' = (1 - z) * n + z * h
+        h' = (1 - z) * n + z * h                        new state
     reset_after=False (Cho et al.'s original, the counting reference's form):
         n  = tanh(W_in x + b_in + W_hn (r * h) + b_hn)  the reset gate acts before the matmul
-    The two forms are different models with the same parameters.
+    The two forms are different models with the same parameters. Each form's candidate, and with it where its
+    recurrent biases add (input_projection takes those outside every product), is one class: _ResetAfter,
+    _ResetBefore.
 
     Variants (keyword switches):
         layer_norm=True  Ba et al. 2016: every W x and W h product normalised per gate over its H units
@@ -394,36 +505,26 @@ class GRUCell(RecurrentCell):
         super().__init__(input_size, hidden_size, bias, device, dtype, init=init, layer_norm=layer_norm,
                          recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         self.reset_after = bool(reset_after)
+        # the form and the switches, resolved once: step has no branch on them
+        self._form = (_ResetAfter if bias else _ResetAfterUnbiased) if reset_after else _ResetBefore
+        self._gate_gains = _gru_gate_gains if layer_norm else _no_gains
         self._built()
 
     def _projection_bias(self, w) -> Tensor | None:
-        """b_ih, plus b_hh where it adds outside a gate product: all of it reset-before, b_hr and b_hz reset-after
-        (b_hn sits inside r * (W_hn h + b_hn))."""
-        if w.bias_ih is None:
-            return None
-        if self.reset_after:
-            b_hr, b_hz, _ = w.bias_hh.chunk(3)
-            return w.bias_ih + torch.cat([b_hr, b_hz, torch.zeros_like(b_hz)])
-        return w.bias_ih + w.bias_hh
+        """b_ih + the recurrent biases that add outside every gate product: the form's hoisted_bias."""
+        return None if w.bias_ih is None else self._form.hoisted_bias(w.bias_ih, w.bias_hh)
 
     def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights: Weights | None = None) -> State:
+        """The equations above, in their order: x_proj (B, 3H) from input_projection, state (h,) -> (h',)."""
         w = self if weights is None else weights
         (h,) = state  # (B, H)
         h_rec = _dropped(h, noise)  # h_{t-1} as the recurrent matmuls see it
         H = self.hidden_size
         x_rz, x_n = x_proj.split([2 * H, H], dim=1)  # (B, 2H), (B, H)
         w_rz, w_n = w.weight_hh.split([2 * H, H], dim=0)  # (2H, H), (H, H)
-        ln_rz, ln_n = w.ln_gain_hh.split([2, 1]) if self.layer_norm else (None, None)  # (2, H), (1, H)
-        r, z = torch.sigmoid(_recurrent(x_rz, h_rec, w_rz, ln_rz)).chunk(2, dim=1)
-        if self.reset_after:
-            h_n = h_rec @ w_n.t()
-            if self.layer_norm:
-                h_n = _layer_norm(h_n, ln_n)
-            if w.bias_hh is not None:
-                h_n = h_n + w.bias_hh[2 * H:]
-            n = torch.tanh(x_n + r * h_n)
-        else:
-            n = torch.tanh(_recurrent(x_n, r * h_rec, w_n, ln_n))
+        ln_rz, ln_n = self._gate_gains(w.ln_gain_hh)  # (2, H), (1, H); None, None without layer_norm
+        r, z = torch.sigmoid(self._recurrence(x_rz, h_rec, w_rz, ln_rz)).chunk(2, dim=1)  # (B, H) each
+        n = torch.tanh(self._form.candidate(self, x_n, r, h_rec, w_n, ln_n, w.bias_hh))  # (B, H)
         h_next = (1 - z) * n + z * h
         return _zoned_out((h_next,), state, noise)
 
@@ -456,7 +557,7 @@ class RNNCell(RecurrentCell):
     def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights: Weights | None = None) -> State:
         w = self if weights is None else weights
         (h,) = state  # (B, H)
-        h_next = self.activation(_recurrent(x_proj, _dropped(h, noise), w.weight_hh))
+        h_next = self.activation(_recurrence(x_proj, _dropped(h, noise), w.weight_hh))
         return _zoned_out((h_next,), state, noise)
 
     def extra_repr(self) -> str:
