@@ -28,12 +28,17 @@ Three ways to run it, equal up to rounding (tests/test_modern.py):
                                 not an autograd graph of every op.
 
 `scan(cell, x_proj, state, mask, reverse)` has rnncount.layers.scan's contract: the layers call it in
-place of the step loop for MinGRU and MinLSTM.
+place of the step loop for MinGRU and MinLSTM. With compiled=True the gates (cell.coefficients, the very
+code the step loop runs) go through torch.compile: one fused loop forward and one backward instead of a
+dozen full-size elementwise kernels each way, the larger part of a long sequence's time on a CPU. The scan
+itself stays eager (its loops would unroll into a graph per chunk size). Off by default: a cold compile
+takes seconds (benchmarks/run.py, target 7).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 from torch import Tensor
@@ -165,15 +170,45 @@ def chunked_scan(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Ten
     return h.view(shape)
 
 
+_compiled_gates = None  # torch.compile of _gates, made on first use
+_compile_failed = False  # True once compiling has failed: eager from then on
+
+
+def _gates(cell, x_proj: Tensor, weights) -> tuple[Tensor, Tensor]:
+    return cell.coefficients(x_proj, weights)
+
+
+def coefficients(cell, x_proj: Tensor, weights=None, compiled: bool = False) -> tuple[Tensor, Tensor]:
+    """cell.coefficients(x_proj, weights), through torch.compile when compiled and compiling works here.
+
+    Under torch.func.vmap (stacked models) the eager code runs: a compiled call there would trace the batching too.
+    The first failure to compile prints one line to stderr, and the gates run eagerly from then on.
+    """
+    global _compiled_gates, _compile_failed
+    if not compiled or _compile_failed or torch._C._functorch.is_functorch_wrapped_tensor(x_proj):
+        return cell.coefficients(x_proj, weights)
+    try:
+        if _compiled_gates is None:
+            _compiled_gates = torch.compile(_gates, fullgraph=True)
+        return _compiled_gates(cell, x_proj, weights)
+    except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
+        _compile_failed = True
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        print(f"rnncount: torch.compile is unavailable here ({type(error).__name__}: {reason}); "
+              "the gates run eagerly", file=sys.stderr)
+        return cell.coefficients(x_proj, weights)
+
+
 def scan(cell, x_proj: Tensor, state: State, mask: Tensor | None = None, reverse: bool = False,
-         weights=None) -> tuple[State, State]:
+         weights=None, compiled: bool = False) -> tuple[State, State]:
     """rnncount.layers.scan's contract, every step at once: x_proj (T, B, G*H), state (h_0,) -> ((T, B, H),), (h_T,).
 
     Past a sequence's end (mask False) the state is carried, as the step loop does: a_t = 1, b_t = 0 there.
     Reversed: the scan walks from the last step to the first; the history stays in time order.
+    compiled: the gates through torch.compile (`coefficients`); the same numbers up to float rounding.
     """
     (h0,) = state  # (B, H)
-    a, b = cell.coefficients(x_proj, weights)  # (T, B, H) each
+    a, b = coefficients(cell, x_proj, weights, compiled)  # (T, B, H) each
     if mask is not None:
         a, b = torch.where(mask, a, 1.0), torch.where(mask, b, 0.0)
     h = chunked_scan(a, b, h0, reverse)  # (T, B, H)
