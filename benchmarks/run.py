@@ -35,6 +35,7 @@ import reference_loop  # noqa: E402
 
 import rnncount  # noqa: E402
 from rnncount.model import ModelConfig  # noqa: E402
+from rnncount import parallel  # noqa: E402
 from rnncount.parallel import log_space_scan  # noqa: E402
 from rnncount.train import TrainConfig, Trainer  # noqa: E402
 
@@ -265,32 +266,56 @@ class LogSpaceMinGRU(nn.Module):
 
     def __init__(self, layer: rnncount.MinGRU):
         super().__init__()
-        self.cell = layer.cells[0]
+        self.layer = layer
 
     def forward(self, x):  # (B, T, I)
-        a, b = self.cell.coefficients(self.cell.input_projection(x.transpose(0, 1)))  # (T, B, H) each
+        cell, weights = self.layer.cells[0], self.layer.cell_weights(0)  # the layer holds the parameters
+        a, b = cell.coefficients(cell.input_projection(x.transpose(0, 1), weights))  # (T, B, H) each
         h = log_space_scan(a, b, a.new_zeros(a.shape[1:]))
         return h.transpose(0, 1), h[-1]
 
 
+class CompiledGates(nn.Module):
+    """A one-layer MinGRU/MinLSTM through rnncount.parallel.scan(compiled=True): its gates through torch.compile,
+    the scan eager. What the layer itself runs once it hands its compile_steps setting to parallel.scan."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):  # (B, T, I)
+        cell, weights = self.layer.cells[0], self.layer.cell_weights(0)
+        x = x.transpose(0, 1)  # (T, B, I)
+        (h,), (h_n,) = parallel.scan(cell, cell.input_projection(x, weights), cell.zero_state((x.size(1),), x),
+                                     weights=weights, compiled=True)
+        return h.transpose(0, 1), h_n
+
+
 def target_7(repeats: int) -> list[dict]:
     """Issue 14: minGRU and minLSTM (parallel chunked scan) against rnncount's sequential LSTM (the eager step loop),
-    fwd+bwd at the same sizes; and minGRU through the log-space scan, for comparison."""
+    fwd+bwd at the same sizes, eager and with compiled gates; and minGRU through the log-space scan, for comparison."""
     torch.set_num_threads(1)
     rows = []
     for (batch, steps, hidden), bound in SHAPES_7:
         x = torch.randn(batch, steps, 1)
         mingru = rnncount.MinGRU(1, hidden, batch_first=True)
-        candidates = {"lstm": rnncount.LSTM(1, hidden, batch_first=True), "mingru": mingru,
-                      "minlstm": rnncount.MinLSTM(1, hidden, batch_first=True),
+        minlstm = rnncount.MinLSTM(1, hidden, batch_first=True)
+        candidates = {"lstm": rnncount.LSTM(1, hidden, batch_first=True), "mingru": mingru, "minlstm": minlstm,
+                      "mingru, compiled gates": CompiledGates(mingru), "minlstm, compiled gates": CompiledGates(minlstm),
                       "mingru, log-space scan": LogSpaceMinGRU(mingru)}
+        cold = {}
+        for name in ("mingru, compiled gates", "minlstm, compiled gates"):  # the first call compiles (this shape)
+            start = time.perf_counter()
+            training_step(candidates[name], x)()
+            cold[name] = time.perf_counter() - start
         seconds = interleaved({name: training_step(layer, x) for name, layer in candidates.items()}, repeats)
-        for name in ("mingru", "minlstm", "mingru, log-space scan"):
+        for name in list(candidates)[1:]:
+            note = "the torch.nn column holds rnncount's LSTM, eager (the sequential step loop)"
             rows.append({"target": 7, "case": f"{name} vs sequential lstm, fwd+bwd B{batch} T{steps} H{hidden}",
                          "rnncount": seconds[name], "torch.nn": seconds["lstm"],
                          "ratio": seconds[name] / seconds["lstm"],
                          "bound": bound if "log-space" not in name else float("inf"),
-                         "note": "the torch.nn column holds rnncount's LSTM, eager (the sequential step loop)"})
+                         "note": note + (f"; first call (compiling) {cold[name]:.1f} s" if name in cold else "")})
     return rows
 
 

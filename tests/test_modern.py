@@ -16,6 +16,8 @@ from conftest import assert_close, assert_same_function, flatten
 from rnncount import SLSTM, MinGRU, MinGRUCell, MinLSTM, MinLSTMCell, SLSTMCell
 from rnncount.model import CELLS, Counter, ModelConfig
 from rnncount.modern import g
+from rnncount import parallel
+from rnncount.layers import scan as step_loop
 from rnncount.parallel import chunk_size, chunked_scan, log_space_scan, sequential
 from test_cli import TINY, assert_one_line_error, rnncount
 
@@ -323,6 +325,38 @@ def test_lengths_equal_each_sequence_alone(kind):
         assert_close(f"output {b}", output[:n, b:b + 1], alone)
         assert torch.equal(output[n:, b], torch.zeros_like(output[n:, b]))
         assert_close(f"h_n {b}", h_n[:, b:b + 1], h_alone)
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_compiled_gates_equal_the_step_loop(kind):
+    """parallel.scan with the gates through torch.compile against the cell's eager step loop (rnncount.layers.scan),
+    with lengths, both directions: h and the gradients of x_proj, h_0 and every parameter, float64 to 1e-10."""
+    torch.manual_seed(0)
+    layer = LAYERS[kind]().double()
+    cell, weights = layer.cells[0], layer.cell_weights(0)
+    x_proj = cell.input_projection(torch.randn(45, B, I, dtype=f64), weights).detach()  # (T, B, G*H)
+    mask = (torch.arange(45).view(45, 1, 1) < torch.tensor([45, 3, 31]).view(1, B, 1))  # (T, B, 1)
+    params = list(layer.parameters())
+    for reverse in (False, True):
+        assert_same_function(
+            lambda x_proj, h0: parallel.scan(cell, x_proj, (h0,), mask, reverse, weights, compiled=True),
+            lambda x_proj, h0: step_loop(cell, x_proj, (h0,), mask, reverse, weights=weights),
+            [x_proj, torch.randn(B, H, dtype=f64)], params, params, [n for n, _ in layer.named_parameters()])
+
+
+def test_compiled_gates_fall_back_to_eager_with_one_line(monkeypatch, capsys):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("no compiler here\nmore detail")
+    monkeypatch.setattr(parallel, "_compiled_gates", None)
+    monkeypatch.setattr(parallel, "_compile_failed", False)
+    monkeypatch.setattr(torch, "compile", refuse)
+    cell = MinGRUCell(I, H)
+    x_proj = torch.randn(5, B, 2 * H)
+    for _ in range(2):  # the second call does not try again
+        a, b = parallel.coefficients(cell, x_proj, compiled=True)
+        assert all(torch.equal(mine, eager) for mine, eager in zip((a, b), cell.coefficients(x_proj)))
+    assert capsys.readouterr().err == ("rnncount: torch.compile is unavailable here (RuntimeError: no compiler here); "
+                                       "the gates run eagerly\n")
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))

@@ -155,7 +155,8 @@ class MinLSTMCell(_InputGatedCell):
         i = torch.sigmoid(k_i)
         h_tilde = g(k_h)
         if self.normalize:
-            f, i = f / (f + i), i / (f + i)
+            total = f + i
+            f, i = f / total, i / total
         return f, i * h_tilde
 
     def extra_repr(self) -> str:

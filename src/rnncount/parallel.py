@@ -28,12 +28,17 @@ Three ways to run it, equal up to rounding (tests/test_modern.py):
                                 not an autograd graph of every op.
 
 `scan(cell, x_proj, state, mask, reverse)` has rnncount.layers.scan's contract: the layers call it in
-place of the step loop for MinGRU and MinLSTM.
+place of the step loop for MinGRU and MinLSTM. With compiled=True the gates (cell.coefficients, the very
+code the step loop runs) go through torch.compile: one fused loop forward and one backward instead of a
+dozen full-size elementwise kernels each way, the larger part of a long sequence's time on a CPU. The scan
+itself stays eager (its loops would unroll into a graph per chunk size). Off by default: a cold compile
+takes seconds (benchmarks/run.py, target 7).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 from torch import Tensor
@@ -88,15 +93,17 @@ def _chunked(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False, scratch: b
     product = a if scratch or pad else a.clone()  # (K, C, N): P; a itself is read only where P still equals it
     inside = range(size - 2, -1, -1) if reverse else range(1, size)
     step = 1 if reverse else -1  # where the previous step of the walk lies
+    h_at, p_at = h.unbind(1), product.unbind(1)  # C views (K, N) each: one call, not four indexings a step
     for c in inside:  # 1. inside every chunk at once, from a zero start
-        h[:, c].addcmul_(product[:, c], h[:, c + step])  # h°_c = a_c h°_prev + b_c  (P_c is a_c until the next line)
-        product[:, c].mul_(product[:, c + step])  # P_c = a_c P_prev
+        h_at[c].addcmul_(p_at[c], h_at[c + step])  # h°_c = a_c h°_prev + b_c  (P_c is a_c until the next line)
+        p_at[c].mul_(p_at[c + step])  # P_c = a_c P_prev
     end = 0 if reverse else size - 1  # each chunk's last step in the walk
     order = range(chunks - 1, -1, -1) if reverse else range(chunks)
     starts = torch.empty_like(h[:, 0])  # (K, N): the state before each chunk
     starts[order[0]] = h0
+    h_end, p_end, s_at = h[:, end].unbind(0), product[:, end].unbind(0), starts.unbind(0)  # K views (N,) each
     for k, following in zip(order, order[1:]):  # 2. across chunks: s_next = P_end s_k + h°_end
-        torch.addcmul(h[k, end], product[k, end], starts[k], out=starts[following])
+        torch.addcmul(h_end[k], p_end[k], s_at[k], out=s_at[following])
     h.addcmul_(product, starts.unsqueeze(1))  # 3. h_t = h°_t + P_t s_k
     return h.view(chunks * size, channels)[:steps]
 
@@ -163,15 +170,45 @@ def chunked_scan(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Ten
     return h.view(shape)
 
 
+_compiled_gates = None  # torch.compile of _gates, made on first use
+_compile_failed = False  # True once compiling has failed: eager from then on
+
+
+def _gates(cell, x_proj: Tensor, weights) -> tuple[Tensor, Tensor]:
+    return cell.coefficients(x_proj, weights)
+
+
+def coefficients(cell, x_proj: Tensor, weights=None, compiled: bool = False) -> tuple[Tensor, Tensor]:
+    """cell.coefficients(x_proj, weights), through torch.compile when compiled and compiling works here.
+
+    Under torch.func.vmap (stacked models) the eager code runs: a compiled call there would trace the batching too.
+    The first failure to compile prints one line to stderr, and the gates run eagerly from then on.
+    """
+    global _compiled_gates, _compile_failed
+    if not compiled or _compile_failed or torch._C._functorch.is_functorch_wrapped_tensor(x_proj):
+        return cell.coefficients(x_proj, weights)
+    try:
+        if _compiled_gates is None:
+            _compiled_gates = torch.compile(_gates, fullgraph=True)
+        return _compiled_gates(cell, x_proj, weights)
+    except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
+        _compile_failed = True
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        print(f"rnncount: torch.compile is unavailable here ({type(error).__name__}: {reason}); "
+              "the gates run eagerly", file=sys.stderr)
+        return cell.coefficients(x_proj, weights)
+
+
 def scan(cell, x_proj: Tensor, state: State, mask: Tensor | None = None, reverse: bool = False,
-         weights=None) -> tuple[State, State]:
+         weights=None, compiled: bool = False) -> tuple[State, State]:
     """rnncount.layers.scan's contract, every step at once: x_proj (T, B, G*H), state (h_0,) -> ((T, B, H),), (h_T,).
 
     Past a sequence's end (mask False) the state is carried, as the step loop does: a_t = 1, b_t = 0 there.
     Reversed: the scan walks from the last step to the first; the history stays in time order.
+    compiled: the gates through torch.compile (`coefficients`); the same numbers up to float rounding.
     """
     (h0,) = state  # (B, H)
-    a, b = cell.coefficients(x_proj, weights)  # (T, B, H) each
+    a, b = coefficients(cell, x_proj, weights, compiled)  # (T, B, H) each
     if mask is not None:
         a, b = torch.where(mask, a, 1.0), torch.where(mask, b, 0.0)
     h = chunked_scan(a, b, h0, reverse)  # (T, B, H)
