@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from rnncount.data import counting_blocks, counting_data
-from rnncount.generalize import RECIPES, chunk_states, count_in_chunks, generalization, recipe_settings, split_settings
+from rnncount.generalize import chunk_states, count_in_chunks, generalization
+from rnncount.recipes import RECIPES, recipe_settings, split_settings
 from rnncount.handmade import handmade_lstm
 from rnncount.model import CELLS, MASKED, Counter, ModelConfig, family
 from rnncount.train import TrainConfig, Trainer, evaluate

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rnncount.checkpoint import load_model
-from rnncount.generalize import RECIPES, generalization, recipe_settings
+from rnncount.generalize import generalization
+from rnncount.recipes import RECIPES, recipe_settings
 from rnncount.handmade import handmade_lstm
 from rnncount.inspection import best_unit, correlations, run_trace
 from rnncount.model import Counter, ModelConfig
