@@ -17,7 +17,7 @@ from rnncount import SLSTM, MinGRU, MinGRUCell, MinLSTM, MinLSTMCell, SLSTMCell
 from rnncount.model import CELLS, Counter, ModelConfig
 from rnncount.modern import g
 from rnncount.parallel import chunk_size, chunked_scan, log_space_scan, sequential
-from test_cli import TINY, assert_one_line_error, rnncount
+from conftest import TINY, assert_one_line_error, rnncount
 
 I, H, B, T = 2, 4, 3, 7
 f64 = torch.float64

@@ -16,7 +16,7 @@ from rnncount.runs import fit
 from rnncount.model import ModelConfig
 from rnncount.train import NonFiniteError, TrainConfig, Trainer, load_trainer
 
-from test_cli import TINY, assert_one_line_error, rnncount
+from conftest import TINY, assert_one_line_error, rnncount
 
 KILL_AFTER_SECOND_CHECKPOINT = """
 import os, signal, sys

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-from test_cli import TINY as CLI_TINY
-from test_cli import assert_one_line_error, rnncount
+from conftest import TINY as CLI_TINY
+from conftest import assert_one_line_error, rnncount
 
 from rnncount import stacked
 from rnncount.checkpoint import read_checkpoint
