@@ -1,14 +1,26 @@
-"""Shared test helpers: compare one of our modules with an oracle (torch.nn, or a loop written out by hand)
-in every output and in the gradient with respect to every input, initial state and parameter."""
+"""Shared test helpers, the one place for them (test modules import from here, never from each other): compare one
+of our modules with an oracle (torch.nn, or a loop written out by hand) in every output and in the gradient with
+respect to every input, initial state and parameter; the layers' test cases; the command line run as a user would."""
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from unittest import mock
 
 import pytest
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+from rnncount import LSTM
+from rnncount.cli import main
 
 # The suite's tensors are tiny: one thread is fastest, and a second only fights other processes for the cores.
 torch.set_num_threads(1)
@@ -147,3 +159,161 @@ def assert_uniform_bound(name: str, p: torch.Tensor, bound: float) -> None:
 
 def zeros(*shape: int, dtype=torch.float32) -> Tensor:
     return torch.zeros(*shape, dtype=dtype)
+
+
+# ---- the layers' oracles: cases, inputs, calls and the loop written out by hand (test_layers, test_variants) ----
+
+I, H, T, B = 3, 4, 5, 3
+LENGTHS = {"packed_sorted": [5, 4, 2], "packed_unsorted": [3, 5, 1], "padded": None, "unbatched": None}
+
+@dataclass(frozen=True)
+class Case:
+    num_layers: int = 1
+    bidirectional: bool = False
+    batch_first: bool = False
+    bias: bool = True
+    input: str = "padded"  # padded | packed_sorted | packed_unsorted | unbatched
+    hx: bool = False  # initial states given (else torch's default, zeros)
+    dtype: torch.dtype = torch.float32
+    proj_size: int = 0
+    dropout: float = 0.0  # with dropout, the modules run in training mode from the same seed
+
+    @property
+    def options(self) -> dict:
+        options = dict(num_layers=self.num_layers, bidirectional=self.bidirectional, batch_first=self.batch_first,
+                       bias=self.bias, dropout=self.dropout)
+        return options | ({"proj_size": self.proj_size} if self.proj_size else {})
+
+    def __str__(self) -> str:
+        return "-".join([f"L{self.num_layers}", "bi" if self.bidirectional else "uni", self.input,
+                         *["batch_first"] * self.batch_first, *["no_bias"] * (not self.bias), *["hx"] * self.hx,
+                         *[f"proj{self.proj_size}"] * bool(self.proj_size),
+                         *[f"dropout{self.dropout}"] * bool(self.dropout), str(self.dtype).removeprefix("torch.")])
+
+
+def layer_inputs(layer, case: Case, steps: int = T, batch: int = B) -> list[torch.Tensor]:
+    """The padded input in the case's layout, then the initial states if the case gives them."""
+    if case.input == "unbatched":
+        x, state_batch = torch.randn(steps, layer.input_size, dtype=case.dtype), ()
+    else:
+        shape = (batch, steps) if case.batch_first else (steps, batch)
+        x, state_batch = torch.randn(*shape, layer.input_size, dtype=case.dtype), (batch,)
+    count = layer.num_layers * layer.num_directions
+    states = [torch.randn(count, *state_batch, size, dtype=case.dtype) for size in layer.state_sizes]
+    return [x, *states] if case.hx else [x]
+
+
+def as_hx(states):
+    return None if not states else states[0] if len(states) == 1 else tuple(states)
+
+
+def layer_call(case: Case, packed_lengths=None, **kwargs):
+    """call(module, x, *states): packs x first in packed cases; kwargs (our layers' extras) go to the module."""
+    def call(module, x, *states):
+        if case.input.startswith("packed"):
+            x = pack_padded_sequence(x, packed_lengths, batch_first=case.batch_first,
+                                     enforce_sorted=case.input == "packed_sorted")
+        if case.dropout:
+            torch.manual_seed(1)  # the same dropout masks for both modules, where they draw them alike
+        return module(x, as_hx(states), **kwargs)
+    return call
+
+
+def stacked_loop(layer, step, x, hx=None, lengths=None):
+    """A stacked, (bi)directional layer run one sequence at a time, each only up to its own length.
+
+    step(k, x_t, state) -> state, for cell k = layer * D + direction, on (1, *) tensors.
+    x: (T, B, I); hx: states (L*D, B, *) or None. Returns the output (T, B, D*H_out), zero past each sequence's
+    end, the final states (L*D, B, *), and the last layer's state[-1] at every step (T, B, D*size) (c_t for the LSTM).
+    """
+    steps, batch, _ = x.shape
+    D, count = layer.num_directions, layer.num_layers * layer.num_directions
+    hx = hx or [x.new_zeros(count, batch, size) for size in layer.state_sizes]
+    lengths = [steps] * batch if lengths is None else list(lengths)
+
+    def padded(sequence):  # n tensors (1, F) -> (T, 1, F)
+        seq = torch.cat(sequence)
+        return torch.cat([seq, seq.new_zeros(steps - len(sequence), seq.size(1))]).unsqueeze(1)
+
+    outputs, finals, last_states = [], [], []
+    for b, n in enumerate(lengths):
+        sequence, finals_b = [x[t, b:b + 1] for t in range(n)], []
+        for layer_index in range(layer.num_layers):
+            hs, cs = [], []
+            for direction in range(D):
+                k = layer_index * D + direction
+                state = tuple(h[k, b:b + 1] for h in hx)
+                h_seq, c_seq = [None] * n, [None] * n
+                for t in range(n) if direction == 0 else reversed(range(n)):
+                    state = step(k, sequence[t], state)
+                    h_seq[t], c_seq[t] = state[0], state[-1]
+                finals_b.append(state)
+                hs.append(h_seq)
+                cs.append(c_seq)
+            sequence = [torch.cat([h[t] for h in hs], dim=1) for t in range(n)]
+            cell_sequence = [torch.cat([c[t] for c in cs], dim=1) for t in range(n)]
+        outputs.append(padded(sequence))
+        last_states.append(padded(cell_sequence))
+        finals.append(finals_b)
+    final_states = tuple(torch.cat([torch.stack([finals_b[k][i] for k in range(count)]) for finals_b in finals], dim=1)
+                         for i in range(len(layer.state_sizes)))
+    return torch.cat(outputs, dim=1), final_states, torch.cat(last_states, dim=1)
+
+
+def hand_call(layer, step, case: Case, lengths):
+    """The oracle in our layer's calling convention: layouts, packing and output structure."""
+    def call(x, *states):
+        if case.input == "unbatched":
+            x, states = x.unsqueeze(1), [h.unsqueeze(1) for h in states]
+        elif case.batch_first:
+            x = x.transpose(0, 1)
+        output, finals, cell_states = stacked_loop(layer, step, x, list(states) or None, lengths)
+
+        def shape(y):
+            if case.input.startswith("packed"):
+                return pack_padded_sequence(y, lengths, enforce_sorted=case.input == "packed_sorted")
+            if case.input == "unbatched":
+                return y.squeeze(1)
+            return y.transpose(0, 1) if case.batch_first else y
+
+        if case.input == "unbatched":
+            finals = tuple(h.squeeze(1) for h in finals)
+        if isinstance(layer, LSTM):
+            return shape(output), finals, shape(cell_states)
+        return shape(output), finals[0]
+    return call
+
+
+# ---- the command line, run as a user would (test_cli and every module's CLI tests) -------------------------------
+
+TINY = ["--train-samples", "200", "--test-samples", "50", "--length", "8", "--hidden-size", "6"]
+SCRIPT = shutil.which("rnncount", path=os.path.dirname(sys.executable)) or shutil.which("rnncount")
+
+
+def rnncount(*args, stdin=None, process=False, module=False):
+    """Run rnncount as a user would: the console script (or python -m rnncount) in a subprocess.
+
+    Bad-input tests run main() in this process instead (process=False): the same code path without
+    a second's torch import per case; a few of them also run as a subprocess to prove the two agree.
+    """
+    args = [str(a) for a in args]
+    if process or module:
+        command = [sys.executable, "-m", "rnncount"] if module or SCRIPT is None else [SCRIPT]
+        return subprocess.run(command + args, input=stdin, capture_output=True, text=True, timeout=300)
+    out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
+    with redirect_stdout(out), redirect_stderr(err), mock.patch("sys.stdin", io.StringIO(stdin or "")):
+        try:
+            code = main(args)
+        except SystemExit as exit:  # argparse
+            code = exit.code
+    torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

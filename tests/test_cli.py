@@ -1,51 +1,14 @@
 """The command line, run as a user types it (a subprocess), on tiny settings, good input and bad."""
 
-import io
 import json
 import os
 import shutil
-import subprocess
-import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import torch
 
-from rnncount.cli import main
-
-TINY = ["--train-samples", "200", "--test-samples", "50", "--length", "8", "--hidden-size", "6"]
-SCRIPT = shutil.which("rnncount", path=os.path.dirname(sys.executable)) or shutil.which("rnncount")
-
-
-def rnncount(*args, stdin=None, process=False, module=False):
-    """Run rnncount as a user would: the console script (or python -m rnncount) in a subprocess.
-
-    Bad-input tests run main() in this process instead (process=False): the same code path without
-    a second's torch import per case; a few of them also run as a subprocess to prove the two agree.
-    """
-    args = [str(a) for a in args]
-    if process or module:
-        command = [sys.executable, "-m", "rnncount"] if module or SCRIPT is None else [SCRIPT]
-        return subprocess.run(command + args, input=stdin, capture_output=True, text=True, timeout=300)
-    out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
-    with redirect_stdout(out), redirect_stderr(err), mock.patch("sys.stdin", io.StringIO(stdin or "")):
-        try:
-            code = main(args)
-        except SystemExit as exit:  # argparse
-            code = exit.code
-    torch.set_num_threads(threads)
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from conftest import TINY, assert_one_line_error, rnncount
 
 
 @pytest.fixture(scope="module")
@@ -287,3 +250,20 @@ def test_unwritable_out(tmp_path):
 def test_resume_refuses_new_settings(trained):
     out, _ = trained
     assert_one_line_error(rnncount("train", "--resume", out, "--hidden-size", "9"), "drop --hidden-size")
+
+
+@pytest.mark.parametrize("flag, field, text, value", [
+    ("--epochs", "epochs", "0", 0), ("--lr", "lr", "inf", float("inf")), ("--seed", "seed", "-2", -2),
+    ("--step-loss", "step_loss", "-1", -1.0), ("--recurrent-decay", "recurrent_decay", "nan", float("nan")),
+    ("--clip-grad-norm", "clip_grad_norm", "0", 0.0), ("--zoneout", "zoneout", "1", 1.0),
+    ("--forget-bias", "forget_bias", "inf", float("inf")),
+])
+def test_flags_and_configs_say_the_same_from_one_rule(flag, field, text, value):
+    """A flag's error is its config field's, without the name: one rule (rnncount._checks) checks both."""
+    from rnncount.model import ModelConfig
+    from rnncount.train import TrainConfig
+    config = ModelConfig if field in ("zoneout", "forget_bias") else TrainConfig
+    with pytest.raises(ValueError) as raised:
+        config(**{field: value})
+    said = str(raised.value).removeprefix(f"{field} ").replace(str(value), text)
+    assert_one_line_error(rnncount("train", flag, text), f"argument {flag}: {said}")

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from rnncount.data import counting_blocks, counting_data
-from rnncount.generalize import RECIPES, chunk_states, count_in_chunks, generalization, recipe_settings, split_settings
+from rnncount.generalize import chunk_states, count_in_chunks, generalization
 from rnncount.handmade import handmade_lstm
 from rnncount.model import CELLS, MASKED, Counter, ModelConfig, family
-from rnncount.train import TrainConfig, Trainer, evaluate
-from test_cli import TINY, rnncount
+from rnncount.train import evaluate
+from conftest import TINY, rnncount
 
 CELL_READOUTS = [(cell, readout) for cell in CELLS for readout in ("h", "c")
                  if readout == "h" or family(cell) == "lstm"]
@@ -92,21 +92,3 @@ def test_generalize_command_scores_long_lengths_without_a_bar_off_a_terminal(tmp
     assert result.stderr == ""  # stderr is a pipe here: tqdm's bar hides itself
 
 
-def test_recipe_far_is_generalize_with_a_stronger_recurrent_decay_for_the_lstm_only():
-    far, general = recipe_settings("far", "lstm"), recipe_settings("generalize", "lstm")
-    assert far["recurrent_decay"] > general["recurrent_decay"]
-    assert {k: v for k, v in far.items() if k != "recurrent_decay"} == {
-        k: v for k, v in general.items() if k != "recurrent_decay"}
-    assert "far" not in RECIPES["generalize"] and RECIPES["generalize"]["lstm"]["recurrent_decay"] == 3.0
-
-
-def test_recipe_far_leaves_w_hh_near_zero():
-    """Two epochs of 40 batches: W_hh's norm ends more than 20 times below generalize's, from the same start."""
-    norms = {}
-    for recipe in ("generalize", "far"):
-        model, train = split_settings(recipe_settings(recipe, "lstm"))
-        config = TrainConfig(**{**train, "train_samples": 640, "test_samples": 16, "epochs": 2})
-        trainer = Trainer(ModelConfig(**model, hidden_size=6), config)
-        list(trainer.epochs())
-        norms[recipe] = torch.linalg.matrix_norm(trainer.model.rnn.weight_hh_l0.detach()).item()
-    assert norms["far"] < norms["generalize"] / 20

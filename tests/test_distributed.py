@@ -11,7 +11,7 @@ import rnncount
 from rnncount.checkpoint import load_model
 from rnncount.distributed import World, resolve_device
 
-from test_cli import assert_one_line_error, rnncount as run_cli
+from conftest import assert_one_line_error, rnncount as run_cli
 
 # A batch size that 2 ranks split unevenly (8 + 7) and a partial last batch (200 = 13 * 15 + 5).
 SETTINGS = ["--train-samples", "200", "--test-samples", "51", "--length", "8", "--min-length", "4",

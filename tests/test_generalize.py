@@ -1,4 +1,5 @@
-"""Counting beyond the training length: the hand-set oracle, generalize, inspect, recipes, and their CLI."""
+"""Counting beyond the training length: the hand-set oracle, generalize, inspect, the training options the
+recipes set (tests/test_recipes.py: the recipes themselves), and their CLI."""
 
 import json
 import struct
@@ -7,13 +8,14 @@ import pytest
 import torch
 
 from rnncount.checkpoint import load_model
-from rnncount.generalize import RECIPES, generalization, recipe_settings
+from rnncount.generalize import generalization
+from rnncount.recipes import recipe_settings
 from rnncount.handmade import handmade_lstm
 from rnncount.inspection import best_unit, correlations, run_trace
 from rnncount.model import Counter, ModelConfig
 from rnncount.plots import GENERALIZATION_SIZE, INSPECT_SIZE
 from rnncount.train import TrainConfig, Trainer
-from test_cli import TINY, assert_one_line_error, rnncount
+from conftest import TINY, assert_one_line_error, rnncount
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -189,15 +191,6 @@ def test_recipe_settings_round_trip_through_the_model_file(tiny, tmp_path):
     assert payload["model_config"]["nonlinearity"] == "relu" and payload["model_config"]["init"] == "identity"
 
 
-def test_the_reference_recipe_is_the_defaults():
-    assert all(not recipe_settings("reference", cell) for cell in ("lstm", "gru", "rnn"))
-    assert set(RECIPES) >= {"reference", "generalize"}
-    from rnncount.cli import build_parser, configs_from
-    for argv in (["train"], ["train", "--recipe", "reference"]):
-        model, train = configs_from(build_parser().parse_args(argv), "lstm")
-        assert model == ModelConfig() and train == TrainConfig()
-
-
 def test_old_model_configs_still_load():
     """A model file written before these fields existed rebuilds as the reference model."""
     old = {"cell": "lstm", "hidden_size": 20, "num_layers": 1, "reset_after": False, "nonlinearity": "tanh",
@@ -259,7 +252,3 @@ def test_curriculum_starts_with_the_short_sequences():
     assert len(seen) == int((trainer.train_data.lengths <= 3).sum())
 
 
-def test_a_variant_gets_its_familys_recipe():
-    assert recipe_settings("generalize", "peephole-lstm") == recipe_settings("generalize", "lstm")
-    assert recipe_settings("generalize", "layernorm-gru") == recipe_settings("generalize", "gru")
-    assert recipe_settings("generalize", "peephole-lstm")["readout"] == "c"

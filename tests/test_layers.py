@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import math
 import pathlib
-from dataclasses import dataclass
 
 import pytest
 import torch
@@ -18,15 +17,13 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from conftest import (assert_matches_torch, assert_same_function, assert_uniform_bound, flatten,
-                      cell_view, gru_reset_before_step, zeros)
+from conftest import (LENGTHS, B, Case, H, I, T, as_hx, assert_matches_torch, assert_same_function,
+                      assert_uniform_bound, cell_view, flatten, gru_reset_before_step, hand_call, layer_call,
+                      layer_inputs, zeros)
 import rnncount
 from rnncount import GRU, LSTM, RNN, fast
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
-
-I, H, T, B = 3, 4, 5, 3
-LENGTHS = {"packed_sorted": [5, 4, 2], "packed_unsorted": [3, 5, 1], "padded": None, "unbatched": None}
 
 # kind -> (ours, torch's, constructor options they share)
 LAYERS = {
@@ -41,59 +38,6 @@ def make_layer(kind: str, input_size: int = I, hidden_size: int = H, *, torch_tw
     """One of our layers by kind, or with torch_twin=True torch.nn's, with the same options."""
     ours_cls, torch_cls, shared = LAYERS[kind]
     return (torch_cls if torch_twin else ours_cls)(input_size, hidden_size, **shared, **options)
-
-
-@dataclass(frozen=True)
-class Case:
-    num_layers: int = 1
-    bidirectional: bool = False
-    batch_first: bool = False
-    bias: bool = True
-    input: str = "padded"  # padded | packed_sorted | packed_unsorted | unbatched
-    hx: bool = False  # initial states given (else torch's default, zeros)
-    dtype: torch.dtype = torch.float32
-    proj_size: int = 0
-    dropout: float = 0.0  # with dropout, the modules run in training mode from the same seed
-
-    @property
-    def options(self) -> dict:
-        options = dict(num_layers=self.num_layers, bidirectional=self.bidirectional, batch_first=self.batch_first,
-                       bias=self.bias, dropout=self.dropout)
-        return options | ({"proj_size": self.proj_size} if self.proj_size else {})
-
-    def __str__(self) -> str:
-        return "-".join([f"L{self.num_layers}", "bi" if self.bidirectional else "uni", self.input,
-                         *["batch_first"] * self.batch_first, *["no_bias"] * (not self.bias), *["hx"] * self.hx,
-                         *[f"proj{self.proj_size}"] * bool(self.proj_size),
-                         *[f"dropout{self.dropout}"] * bool(self.dropout), str(self.dtype).removeprefix("torch.")])
-
-
-def layer_inputs(layer, case: Case, steps: int = T, batch: int = B) -> list[torch.Tensor]:
-    """The padded input in the case's layout, then the initial states if the case gives them."""
-    if case.input == "unbatched":
-        x, state_batch = torch.randn(steps, layer.input_size, dtype=case.dtype), ()
-    else:
-        shape = (batch, steps) if case.batch_first else (steps, batch)
-        x, state_batch = torch.randn(*shape, layer.input_size, dtype=case.dtype), (batch,)
-    count = layer.num_layers * layer.num_directions
-    states = [torch.randn(count, *state_batch, size, dtype=case.dtype) for size in layer.state_sizes]
-    return [x, *states] if case.hx else [x]
-
-
-def as_hx(states):
-    return None if not states else states[0] if len(states) == 1 else tuple(states)
-
-
-def layer_call(case: Case, packed_lengths=None, **kwargs):
-    """call(module, x, *states): packs x first in packed cases; kwargs (our layers' extras) go to the module."""
-    def call(module, x, *states):
-        if case.input.startswith("packed"):
-            x = pack_padded_sequence(x, packed_lengths, batch_first=case.batch_first,
-                                     enforce_sorted=case.input == "packed_sorted")
-        if case.dropout:
-            torch.manual_seed(1)  # the same dropout masks for both modules, where they draw them alike
-        return module(x, as_hx(states), **kwargs)
-    return call
 
 
 def compare_layer(kind: str, case: Case, input_size: int = I, hidden_size: int = H, steps: int = T,
@@ -161,47 +105,6 @@ def test_layer_equals_torch_any_size(kind, data, input_size, hidden_size, steps,
 
 # ------------------------------------------------------------------------------- oracles written out by hand
 
-def stacked_loop(layer, step, x, hx=None, lengths=None):
-    """A stacked, (bi)directional layer run one sequence at a time, each only up to its own length.
-
-    step(k, x_t, state) -> state, for cell k = layer * D + direction, on (1, *) tensors.
-    x: (T, B, I); hx: states (L*D, B, *) or None. Returns the output (T, B, D*H_out), zero past each sequence's
-    end, the final states (L*D, B, *), and the last layer's state[-1] at every step (T, B, D*size) (c_t for the LSTM).
-    """
-    steps, batch, _ = x.shape
-    D, count = layer.num_directions, layer.num_layers * layer.num_directions
-    hx = hx or [x.new_zeros(count, batch, size) for size in layer.state_sizes]
-    lengths = [steps] * batch if lengths is None else list(lengths)
-
-    def padded(sequence):  # n tensors (1, F) -> (T, 1, F)
-        seq = torch.cat(sequence)
-        return torch.cat([seq, seq.new_zeros(steps - len(sequence), seq.size(1))]).unsqueeze(1)
-
-    outputs, finals, last_states = [], [], []
-    for b, n in enumerate(lengths):
-        sequence, finals_b = [x[t, b:b + 1] for t in range(n)], []
-        for layer_index in range(layer.num_layers):
-            hs, cs = [], []
-            for direction in range(D):
-                k = layer_index * D + direction
-                state = tuple(h[k, b:b + 1] for h in hx)
-                h_seq, c_seq = [None] * n, [None] * n
-                for t in range(n) if direction == 0 else reversed(range(n)):
-                    state = step(k, sequence[t], state)
-                    h_seq[t], c_seq[t] = state[0], state[-1]
-                finals_b.append(state)
-                hs.append(h_seq)
-                cs.append(c_seq)
-            sequence = [torch.cat([h[t] for h in hs], dim=1) for t in range(n)]
-            cell_sequence = [torch.cat([c[t] for c in cs], dim=1) for t in range(n)]
-        outputs.append(padded(sequence))
-        last_states.append(padded(cell_sequence))
-        finals.append(finals_b)
-    final_states = tuple(torch.cat([torch.stack([finals_b[k][i] for k in range(count)]) for finals_b in finals], dim=1)
-                         for i in range(len(layer.state_sizes)))
-    return torch.cat(outputs, dim=1), final_states, torch.cat(last_states, dim=1)
-
-
 def torch_lstm_cell_step(layer):
     """Steps of torch.nn.LSTMCell, run on our layer's parameters (so gradients reach them)."""
     dtype = layer.weight_ih_l0.dtype
@@ -212,30 +115,6 @@ def torch_lstm_cell_step(layer):
 
 def reset_before_gru_step(layer):
     return lambda k, x, state: (gru_reset_before_step(cell_view(layer, k), x, state[0]),)
-
-
-def hand_call(layer, step, case: Case, lengths):
-    """The oracle in our layer's calling convention: layouts, packing and output structure."""
-    def call(x, *states):
-        if case.input == "unbatched":
-            x, states = x.unsqueeze(1), [h.unsqueeze(1) for h in states]
-        elif case.batch_first:
-            x = x.transpose(0, 1)
-        output, finals, cell_states = stacked_loop(layer, step, x, list(states) or None, lengths)
-
-        def shape(y):
-            if case.input.startswith("packed"):
-                return pack_padded_sequence(y, lengths, enforce_sorted=case.input == "packed_sorted")
-            if case.input == "unbatched":
-                return y.squeeze(1)
-            return y.transpose(0, 1) if case.batch_first else y
-
-        if case.input == "unbatched":
-            finals = tuple(h.squeeze(1) for h in finals)
-        if isinstance(layer, LSTM):
-            return shape(output), finals, shape(cell_states)
-        return shape(output), finals[0]
-    return call
 
 
 HAND_CASES = [

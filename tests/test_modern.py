@@ -19,7 +19,7 @@ from rnncount.modern import g
 from rnncount import parallel
 from rnncount.layers import scan as step_loop
 from rnncount.parallel import chunk_size, chunked_scan, log_space_scan, sequential
-from test_cli import TINY, assert_one_line_error, rnncount
+from conftest import TINY, assert_one_line_error, rnncount
 
 I, H, B, T = 2, 4, 3, 7
 f64 = torch.float64

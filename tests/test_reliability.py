@@ -11,12 +11,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnncount.checkpoint import load_trainer, read_checkpoint
-from rnncount.cli import fit
+from rnncount.checkpoint import read_checkpoint
+from rnncount.runs import fit
 from rnncount.model import ModelConfig
-from rnncount.train import NonFiniteError, TrainConfig, Trainer
+from rnncount.train import NonFiniteError, TrainConfig, Trainer, load_trainer
 
-from test_cli import TINY, assert_one_line_error, rnncount
+from conftest import TINY, assert_one_line_error, rnncount
 
 KILL_AFTER_SECOND_CHECKPOINT = """
 import os, signal, sys

@@ -6,14 +6,14 @@ from dataclasses import replace
 
 import pytest
 import torch
-from test_cli import TINY as CLI_TINY
-from test_cli import assert_one_line_error, rnncount
+from conftest import TINY as CLI_TINY
+from conftest import assert_one_line_error, rnncount
 
 from rnncount import stacked
-from rnncount.checkpoint import load_trainer, read_checkpoint
+from rnncount.checkpoint import read_checkpoint
 from rnncount.model import ModelConfig
 from rnncount.stacked import Member, StackedTrainer, fit_stacked
-from rnncount.train import TrainConfig, Trainer
+from rnncount.train import TrainConfig, Trainer, load_trainer
 
 TINY = dict(train_samples=200, test_samples=50, length=8, batch_size=16, epochs=3)
 SEEDS = (0, 1, 2)

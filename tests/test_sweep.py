@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from test_cli import SCRIPT, assert_one_line_error, rnncount
+from conftest import SCRIPT, assert_one_line_error, rnncount
 
 GRID = ["--cells", "lstm,gru", "--seeds", "0-3", "--train-samples", "300", "--test-samples", "30",
         "--length", "6", "--hidden-size", "5", "--epochs", "3", "--jobs", "1"]  # one stack (cell) at a time

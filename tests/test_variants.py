@@ -20,8 +20,8 @@ from conftest import assert_same_function, cell_view, flatten
 from rnncount import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from rnncount.cells import Noise
 from rnncount.model import CELLS, Counter, ModelConfig
-from test_cli import TINY, assert_one_line_error, rnncount
-from test_layers import LENGTHS, Case, hand_call, layer_call, layer_inputs
+from conftest import TINY, assert_one_line_error, rnncount
+from conftest import LENGTHS, Case, hand_call, layer_call, layer_inputs
 
 I, H, B, T = 2, 3, 2, 5
 

@@ -1,5 +1,10 @@
 """Argument checks that fail at the call, with the argument's name and the expected vs given value.
 
+The one home of every validation rule: the layers and cells, the config dataclasses (ModelConfig,
+TrainConfig, runs.RunOptions) and the command line's argument types all call these. A check named
+with name="" says what is wrong without a name ("must be >= 1, got 0"), as argparse wants it after
+its own "argument --epochs: "; `shown` is the value as the user typed it, where it differs.
+
 Each raises the exception class torch.nn raises for the same mistake (so code written against
 torch.nn catches ours), with a message that names the argument:
 
@@ -14,6 +19,10 @@ from __future__ import annotations
 import torch
 
 
+def _named(name: str, text: str) -> str:
+    return f"{name} {text}" if name else text
+
+
 def check_positive_int(name: str, value) -> int:
     """A layer's size: an int >= 1."""
     return _check_int(name, value, 1, ValueError)
@@ -26,9 +35,70 @@ def check_size(name: str, value) -> int:
 
 def _check_int(name: str, value, minimum: int, error: type[Exception]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        raise TypeError(_named(name, f"must be an int, got {type(value).__name__}"))
     if value < minimum:
-        raise error(f"{name} must be >= {minimum}, got {value}")
+        raise error(_named(name, f"must be >= {minimum}, got {value}"))
+    return value
+
+
+def check_nonnegative_int(name: str, value) -> int:
+    """A count of epochs that may be zero (curriculum)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(_named(name, f"must be an int >= 0, got {value}"))
+    return value
+
+
+def check_seed(name: str, value) -> int:
+    """A seed: an int in [0, 2**63), what torch.manual_seed and torch.Generator take."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(_named(name, f"must be an int, got {type(value).__name__}"))
+    if not 0 <= value < 2**63:
+        raise ValueError(_named(name, f"must be in [0, 2**63), got {value}"))
+    return value
+
+
+def check_seed_count(count: int, most: int, shown) -> None:
+    """At most `most` seeds (one stack's models) in `shown`."""
+    if count > most:
+        raise ValueError(f"more than {most} seeds in {shown!r}; one stack holds at most {most} models")
+
+
+def check_seeds(seeds, most: int, shown=None) -> list[int]:
+    """Distinct seeds, each a seed, at most `most` of them (they train as one stack)."""
+    shown = list(seeds) if shown is None else shown
+    for seed in seeds:
+        check_seed("seeds", seed)
+    check_seed_count(len(seeds), most, shown)
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise ValueError(f"seed {repeated[0]} is named twice in {shown!r}")
+    return list(seeds)
+
+
+def _check_number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(_named(name, f"must be a number, got {type(value).__name__}"))
+    return value
+
+
+def check_finite(name: str, value, shown=None) -> float:
+    """A finite number (not inf, not nan)."""
+    if not abs(_check_number(name, value)) < float("inf"):
+        raise ValueError(_named(name, f"must be a finite number, got {value if shown is None else shown}"))
+    return value
+
+
+def check_nonnegative(name: str, value, shown=None) -> float:
+    """A finite number >= 0 (a loss weight, a decay)."""
+    if check_finite(name, value, shown) < 0:
+        raise ValueError(_named(name, f"must be a number >= 0, got {value if shown is None else shown}"))
+    return value
+
+
+def check_positive(name: str, value, shown=None) -> float:
+    """A finite number > 0 (a learning rate, a norm)."""
+    if not 0 < _check_number(name, value) < float("inf"):
+        raise ValueError(_named(name, f"must be a finite number > 0, got {value if shown is None else shown}"))
     return value
 
 
@@ -39,12 +109,12 @@ def check_bool(name: str, value) -> bool:
     return value
 
 
-def check_probability(name: str, value) -> float:
+def check_probability(name: str, value, shown=None) -> float:
     """recurrent_dropout, zoneout: a float in [0, 1) (1 would drop or freeze everything)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a float in [0, 1), got {type(value).__name__}")
+        raise TypeError(_named(name, f"must be a float in [0, 1), got {type(value).__name__}"))
     if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
+        raise ValueError(_named(name, f"must be in [0, 1), got {value if shown is None else shown}"))
     return float(value)
 
 

@@ -6,19 +6,23 @@ A model file (model.pt) is a dict of tensors and plain values only:
     model, optimizer, rng       the Trainer's state (weights, Adam, random states)
     epoch, metrics              epochs done and their metrics
 No code is unpickled on loading: weights_only=True refuses any pickle that would run some.
+This module is the file format alone: training that writes these files after every epoch, and the
+Trainer rebuilt from one (load_trainer), live in rnncount.train.
 """
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from .distributed import World
 from .files import write_atomically, write_json_atomically
 from .model import Counter, ModelConfig
-from .train import NonFiniteError, TrainConfig, Trainer
+
+if TYPE_CHECKING:  # what the files are written from; rnncount.train reads them back into one (load_trainer)
+    from .train import Trainer
 
 FORMAT, VERSION = "rnncount-counter", 1
 
@@ -33,7 +37,7 @@ def _save(path: Path, payload: dict) -> None:
     write_atomically(path, lambda file: torch.save(stamped, file))
 
 
-def save_checkpoint(path: Path, trainer: Trainer) -> None:
+def save_checkpoint(path: Path, trainer: "Trainer") -> None:
     _save(path, {"model_config": trainer.model_config.to_dict(), "train_config": trainer.train_config.to_dict(),
                  **trainer.state_dict()})
 
@@ -45,31 +49,11 @@ def save_model(path: Path, model: Counter, note: str = "") -> None:
                  "note": note})
 
 
-def save_metrics(path: Path, trainer: Trainer) -> None:
+def save_metrics(path: Path, trainer: "Trainer") -> None:
     """metrics.json: {"config": {...}, "epochs": [{"epoch": 1, "train_loss": ..., ...}, ...]}."""
     report = {"config": {**trainer.model_config.to_dict(), **trainer.train_config.to_dict()},
               "epochs": [m.to_dict() for m in trainer.history]}
     write_json_atomically(path, report)
-
-
-def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress: bool = False) -> None:
-    """Train the remaining epochs, writing model.pt and metrics.json after each; rank 0 alone writes.
-
-    on_epoch(metrics) is called (on rank 0) after each epoch's files are written. If training
-    diverges, the NonFiniteError says which epoch the model file still holds.
-    """
-    main_rank = trainer.world.is_main
-    try:
-        for metrics in trainer.epochs(progress=progress and main_rank):
-            if main_rank:
-                save_checkpoint(out / "model.pt", trainer)
-                save_metrics(out / "metrics.json", trainer)
-                if on_epoch is not None:
-                    on_epoch(metrics)
-    except NonFiniteError as error:
-        kept = (f"{out / 'model.pt'} keeps epoch {len(trainer.history)}" if trainer.history
-                else "no epoch had finished, so nothing was saved")
-        raise NonFiniteError(f"{error}; {kept} (try a lower --lr or --clip-grad-norm)") from None
 
 
 def read_checkpoint(path: Path) -> dict:
@@ -91,26 +75,17 @@ def read_checkpoint(path: Path) -> dict:
     return payload
 
 
-def load_trainer(path: Path, device: torch.device | str = "cpu", world: World | None = None) -> Trainer:
-    """Rebuild the Trainer saved in a model file, ready to resume (its data is drawn again from the seed)."""
-    def build(payload: dict) -> Trainer:
-        trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]),
-                          device=device, world=world)
-        trainer.load_state_dict(payload)
-        return trainer
-    return _rebuild(path, build)
-
-
 def load_model(path: Path) -> tuple[Counter, dict]:
     """The trained Counter in a model file (eval mode) and the file's contents."""
     def build(payload: dict) -> tuple[Counter, dict]:
         model = Counter(ModelConfig(**payload["model_config"]))
         model.load_state_dict(payload["model"])
         return model.eval(), payload
-    return _rebuild(path, build)
+    return rebuild(path, build)
 
 
-def _rebuild(path: Path, build):
+def rebuild(path: Path, build):
+    """build(payload) for the checked model file at path; a payload that does not build is a CheckpointError."""
     payload = read_checkpoint(path)
     try:
         return build(payload)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 from torch import Tensor, nn
 
-from ._checks import check_positive_int, check_probability
+from ._checks import check_finite, check_positive_int, check_probability
 from .layers import GRU, LSTM, RNN, SLSTM, MinGRU, MinLSTM, RecurrentLayer
 
 VARIANTS = {  # cell name -> the layer and its switches (rnncount.cells)
@@ -87,6 +87,8 @@ class ModelConfig:
         check_positive_int("num_layers", self.num_layers)
         check_probability("recurrent_dropout", self.recurrent_dropout)
         check_probability("zoneout", self.zoneout)
+        if self.forget_bias is not None:
+            check_finite("forget_bias", self.forget_bias)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import copy
 import os
-import statistics
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,11 +48,10 @@ from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 from torch.utils._pytree import tree_map
 
-from .checkpoint import load_trainer, save_checkpoint, save_metrics
+from .checkpoint import save_checkpoint, save_metrics
 from .model import ModelConfig
 from .fast import eager
-from .files import write_json_atomically, write_text_atomically
-from .train import EpochMetrics, TrainConfig, Trainer, _every_step, _progress, first_perfect_epoch
+from .train import EpochMetrics, TrainConfig, Trainer, _every_step, _progress, load_trainer
 
 # The most models one stack holds: at the reference size a member needs about 1 MiB of activations and
 # state, so memory is not the bound; past ~64 the per-op overhead is already amortised and a typo
@@ -401,7 +398,7 @@ def fit_stacked(members: list[Member], compile: bool = False, progress: bool = F
                 stack = StackedTrainer(remaining, compile)
 
 
-# ---- running and reporting stacked seeds (what `rnncount train/compare --seeds` call) --------------------
+# ---- building stacks of seeds (what rnncount.runs trains for `rnncount train/compare --seeds`) ------------
 
 def estimated_bytes(model_config: ModelConfig, train_config: TrainConfig, count: int) -> int:
     """A generous estimate of what `count` stacked members need: each one's data twice (its Trainer's and the
@@ -464,75 +461,3 @@ def resumed_members(out: Path, device: torch.device | str = "cpu", epochs: int |
                                  "already did")
             member.trainer.train_config.epochs = epochs
     return members
-
-
-def run_members(members: list[Member], compile: bool = False, prefix: str = "", echo=print) -> float:
-    """Train the members stacked (fit_stacked), echoing each epoch's lines; returns the wall time in seconds."""
-    start = time.perf_counter()
-    epochs = members[0].trainer.train_config.epochs if members else 0
-    for epoch, outcomes in fit_stacked(members, compile):
-        echo(format_members_epoch(epoch, epochs, outcomes, prefix))
-    return time.perf_counter() - start
-
-
-def _spread(values: list[float], fmt: str) -> str:
-    if not values:
-        return "-"
-    return f"{min(values):{fmt}} / {statistics.median(values):{fmt}} / {max(values):{fmt}}"
-
-
-def seeds_table(runs: dict[str, list[Member]], seconds: dict[str, float]) -> str:
-    """Markdown: per cell, min / median / max over its seeds of the test accuracy at every epoch, the first epoch
-    at 100%, the final test loss; how many runs reached 100% (and diverged), the wall time of the stack."""
-    cells = list(runs)
-    header = [f"{cell} ({len(runs[cell])} seeds: min / median / max)" for cell in cells]
-    rows = [f"| epoch | {' | '.join(header)} |", "|---" * (len(cells) + 1) + "|"]
-    histories = {cell: [[m.to_dict() for m in member.trainer.history] for member in members]
-                 for cell, members in runs.items()}
-    for i in range(max((len(h) for hs in histories.values() for h in hs), default=0)):
-        rows.append(f"| {i + 1} | " + " | ".join(
-            _spread([h[i]["test_accuracy"] for h in histories[c] if i < len(h)], ".3f") for c in cells) + " |")
-    firsts = []
-    for cell in cells:
-        found = [first_perfect_epoch(h) for h in histories[cell]]
-        reached = [f for f in found if f is not None]
-        firsts.append(_spread(reached, "d") if len(reached) == len(found) else "never" if not reached else
-                      "never on some seeds: " + ", ".join("-" if f is None else str(f) for f in found))
-    rows.append("| first epoch at 100% | " + " | ".join(firsts) + " |")
-    rows.append("| runs reaching 100% | " + " | ".join(
-        f"{sum(first_perfect_epoch(h) is not None for h in histories[c])}/{len(histories[c])}" for c in cells) + " |")
-    rows.append("| final test loss | " + " | ".join(
-        _spread([h[-1]["test_loss"] for h in histories[c] if h], ".4f") for c in cells) + " |")
-    if any(m.error for members in runs.values() for m in members):
-        rows.append("| diverged | " + " | ".join(
-            ", ".join(m.label for m in runs[c] if m.error) or "-" for c in cells) + " |")
-    rows.append("| wall time of the stack (s) | " + " | ".join(f"{seconds[c]:.1f}" for c in cells) + " |")
-    return "\n".join(rows)
-
-
-def report_seeds(runs: dict[str, list[Member]], seconds: dict[str, float], out: Path, config: dict) -> None:
-    """Print the table; save it (summary.md), every run's metrics (metrics.json) and the median learning curves."""
-    table = seeds_table(runs, seconds)
-    print(table)
-    report = {"config": config, "cells": {
-        cell: {"seconds": seconds[cell], "seeds": {
-            str(m.trainer.train_config.seed): {"epochs": [e.to_dict() for e in m.trainer.history], "error": m.error,
-                                               "folder": str(m.out)} for m in members}}
-        for cell, members in runs.items()}}
-    write_json_atomically(Path(out) / "metrics.json", report)
-    write_text_atomically(Path(out) / "summary.md", table + "\n")
-    saved = f"the table to {Path(out) / 'summary.md'}, the metrics to {Path(out) / 'metrics.json'}"
-    medians = {}
-    for cell, members in runs.items():
-        histories = [m.trainer.history for m in members if m.trainer.history]
-        epochs = min((len(h) for h in histories), default=0)
-        medians[f"{cell} (median of {len(histories)})"] = [
-            {"epoch": i + 1, "test_accuracy": statistics.median(h[i].test_accuracy for h in histories),
-             "test_loss": statistics.median(h[i].test_loss for h in histories)} for i in range(epochs)]
-    try:
-        from .plots import save_learning_curves
-        save_learning_curves(medians, Path(out) / "learning_curves.png")
-        saved += f", the plot to {Path(out) / 'learning_curves.png'}"
-    except RuntimeError as error:  # matplotlib missing: everything else is saved
-        print(f"rnncount: no plot: {error}", file=sys.stderr)
-    print(f"Saved {saved}, and each run's model.pt and metrics.json to its seedS folder")

@@ -14,12 +14,14 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_positive_int
+from . import checkpoint
+from ._checks import check_nonnegative, check_nonnegative_int, check_positive, check_positive_int, check_seed
 from .data import CountingData, counting_data
 from .distributed import World
 from .fast import eager
@@ -44,7 +46,7 @@ class TrainConfig:
     lr_end: float | None = None  # cosine decay of the learning rate from lr to lr_end over all epochs
     curriculum: int = 0  # epochs over which the longest training sequence grows from min_length to length
     recurrent_decay: float = 0.0  # shrink the recurrent weights W_hh by lr * this after every step (decoupled)
-    recipe: str = "reference"  # the name of the recipe these settings started from (rnncount.generalize)
+    recipe: str = "reference"  # the name of the recipe these settings started from (rnncount.recipes)
 
     def __post_init__(self):
         for name in ("length", "train_samples", "test_samples", "batch_size", "epochs"):
@@ -53,22 +55,15 @@ class TrainConfig:
             check_positive_int("min_length", self.min_length)
             if self.min_length > self.length:
                 raise ValueError(f"min_length must be <= length={self.length}, got {self.min_length}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise ValueError(f"lr must be a number > 0, got {self.lr}")
-        if self.clip_grad_norm is not None and not 0 < self.clip_grad_norm < float("inf"):
-            raise ValueError(f"clip_grad_norm must be a finite number > 0, got {self.clip_grad_norm}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed}")
-        if isinstance(self.step_loss, bool) or not isinstance(self.step_loss, (int, float)) or not (
-                0 <= self.step_loss < float("inf")):
-            raise ValueError(f"step_loss must be a finite number >= 0, got {self.step_loss}")
-        if isinstance(self.recurrent_decay, bool) or not isinstance(self.recurrent_decay, (int, float)) or not (
-                0 <= self.recurrent_decay < float("inf")):
-            raise ValueError(f"recurrent_decay must be a finite number >= 0, got {self.recurrent_decay}")
+        check_positive("lr", self.lr)
+        if self.clip_grad_norm is not None:
+            check_positive("clip_grad_norm", self.clip_grad_norm)
+        check_seed("seed", self.seed)
+        check_nonnegative("step_loss", self.step_loss)
+        check_nonnegative("recurrent_decay", self.recurrent_decay)
         if self.lr_end is not None and not 0 < self.lr_end <= self.lr:
             raise ValueError(f"lr_end must be a number in (0, lr={self.lr}], got {self.lr_end}")
-        if isinstance(self.curriculum, bool) or not isinstance(self.curriculum, int) or self.curriculum < 0:
-            raise ValueError(f"curriculum must be an int >= 0, got {self.curriculum}")
+        check_nonnegative_int("curriculum", self.curriculum)
         if self.curriculum and self.min_length is None:
             raise ValueError("curriculum needs variable training lengths: set min_length")
 
@@ -246,6 +241,38 @@ class Trainer:
         self.shuffle.set_state(state["rng"]["shuffle"])
         torch.set_rng_state(state["rng"]["torch"])
         self.history = [EpochMetrics(**m) for m in state["metrics"]]
+
+
+# ---- a run on disk: training that saves after every epoch, and the Trainer read back (rnncount.checkpoint) ------
+
+def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress: bool = False) -> None:
+    """Train the remaining epochs, writing model.pt and metrics.json after each; rank 0 alone writes.
+
+    on_epoch(metrics) is called (on rank 0) after each epoch's files are written. If training
+    diverges, the NonFiniteError says which epoch the model file still holds.
+    """
+    main_rank = trainer.world.is_main
+    try:
+        for metrics in trainer.epochs(progress=progress and main_rank):
+            if main_rank:
+                checkpoint.save_checkpoint(out / "model.pt", trainer)
+                checkpoint.save_metrics(out / "metrics.json", trainer)
+                if on_epoch is not None:
+                    on_epoch(metrics)
+    except NonFiniteError as error:
+        kept = (f"{out / 'model.pt'} keeps epoch {len(trainer.history)}" if trainer.history
+                else "no epoch had finished, so nothing was saved")
+        raise NonFiniteError(f"{error}; {kept} (try a lower --lr or --clip-grad-norm)") from None
+
+
+def load_trainer(path: Path, device: torch.device | str = "cpu", world: World | None = None) -> Trainer:
+    """Rebuild the Trainer saved in a model file, ready to resume (its data is drawn again from the seed)."""
+    def build(payload: dict) -> Trainer:
+        trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]),
+                          device=device, world=world)
+        trainer.load_state_dict(payload)
+        return trainer
+    return checkpoint.rebuild(path, build)
 
 
 def _check_finite(checks: list[tuple[Tensor, list[Tensor]]], epoch: int) -> None:

@@ -1,0 +1,392 @@
+"""Running runs: one, several in worker processes, under torchrun, resumed, stacked (seeds), a sweep's grid.
+
+What to train comes as config objects (ModelConfig, TrainConfig, sweep.Run), how to run it as RunOptions;
+nothing here reads a Namespace. The path of one run:
+
+    train(model_config, train_config, options)   the folder checked (prepare_out), torchrun joined (start)
+      -> train_in_world(trainer, out, options)   threads, compile, then fit: the epochs, a checkpoint after each
+      -> train.train_with_checkpoints            OUT/model.pt and OUT/metrics.json (rnncount.checkpoint)
+
+Epoch lines stream as they come (echo); what ends a command, its table and files, is rnncount.report's.
+Workers (compare --jobs, sweep) are spawned processes of one thread each, from one pool (in_processes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+
+from . import report, stacked, sweep
+from ._checks import check_positive_int, check_seeds
+from .distributed import World, join_world
+from .files import write_json_atomically
+from .generalize import generalization
+from .model import ModelConfig
+from .train import NonFiniteError, TrainConfig, Trainer, format_epoch, load_trainer, make_datasets, \
+    train_with_checkpoints
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for; reported in one line, exit code 2."""
+
+
+def say(text: str) -> None:
+    """A progress line, on its way at once (a worker's lines interleave with the others')."""
+    print(text, flush=True)
+
+
+@dataclass
+class RunOptions:
+    """How runs are run (not what they learn): where their files go, on what, in how many processes."""
+
+    out: Path | None = None  # the output folder; None: runs/COMMAND-TIME
+    force: bool = False  # write into a non-empty out, replacing its files
+    device: str = "auto"  # rnncount.distributed.resolve_device's names
+    threads: int | None = None  # CPU threads; None: 1 for hidden sizes up to 64, torch's default above
+    compile: bool = False  # the cells' steps through torch.compile (rnncount.fast)
+    jobs: int = 1  # worker processes (compare: cells at once; sweep: stacks at once)
+    seeds: list[int] | None = None  # train these seeds stacked (rnncount.stacked)
+    test_lengths: list[int] | None = None  # compare: also score each cell at these lengths
+
+    def __post_init__(self):
+        check_positive_int("jobs", self.jobs)
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
+        if self.seeds is not None:
+            self.seeds = check_seeds(self.seeds, stacked.MAX_MEMBERS)
+        for length in self.test_lengths or []:
+            check_positive_int("test_lengths", length)
+
+
+# ---- where and how ------------------------------------------------------------------------------------------
+
+def start(device: str) -> tuple[World, torch.device]:
+    """Join torchrun's processes if launched by it, and pick the device."""
+    try:
+        return join_world(device)
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
+
+
+def make_folder(out: Path) -> Path:
+    """The folder created (with its parents), or a UsageError saying why it cannot be."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot write to --out {out}: {error.strerror or error}") from None
+    return out
+
+
+def prepare_out(options: RunOptions, command: str) -> Path:
+    """The output folder: new or empty (or force), created, and writable."""
+    out = options.out or Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not options.force:
+        raise UsageError(f"--out {out} exists and is not empty; choose another folder or pass --force")
+    make_folder(out)
+    try:
+        probe = out / ".rnncount-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to --out {out}: {error.strerror or error}") from None
+    return out
+
+
+def prepare_out_once(options: RunOptions, command: str, world: World) -> Path:
+    """prepare_out on rank 0; every rank learns whether it worked."""
+    out, error = None, None
+    if world.is_main:
+        try:
+            out = prepare_out(options, command)
+        except UsageError as failure:
+            error = str(failure)
+    error = world.agree(error)
+    if error:
+        raise UsageError(error)
+    return out or Path(os.devnull)  # ranks other than 0 write nothing
+
+
+def set_threads(threads: int | None, hidden_size: int) -> None:
+    if threads is not None:
+        torch.set_num_threads(threads)
+    elif hidden_size <= 64:  # small matmuls: a second thread costs more in sync than it gains
+        torch.set_num_threads(1)
+
+
+def one_thread() -> None:
+    """A worker process's initializer: one thread (small matmuls; the processes share the cores)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def in_processes(function: Callable, tasks: dict, jobs: int) -> Iterator[tuple]:
+    """function(*arguments) for every (key, arguments) of tasks, `jobs` at a time in spawned processes of one
+    thread each; yields (key, result) as each ends (a worker's exception is raised here)."""
+    with ProcessPoolExecutor(max_workers=max(min(jobs, len(tasks)), 1), mp_context=get_context("spawn"),
+                             initializer=one_thread) as pool:
+        futures = {pool.submit(function, *arguments): key for key, arguments in tasks.items()}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+# ---- one run ------------------------------------------------------------------------------------------------
+
+def fit(trainer: Trainer, out: Path, prefix: str = "") -> None:
+    """Train the remaining epochs; rank 0 prints the reference's lines and saves a checkpoint after each.
+
+    With a prefix (a worker process among others, e.g. "[gru] ") each line starts with it, and no progress bar
+    is drawn (several would fight over the terminal).
+    """
+    epochs = trainer.train_config.epochs
+    train_with_checkpoints(trainer, out, lambda metrics: say(
+        "\n".join(prefix + line for line in format_epoch(metrics, epochs).splitlines())), progress=not prefix)
+
+
+def train_in_world(trainer: Trainer, out: Path, options: RunOptions, prefix: str = "") -> None:
+    """Threads and compile as the options say, then fit: what every rank of a run does with its Trainer."""
+    if not prefix:  # a worker process has its one thread already
+        set_threads(options.threads, trainer.model_config.hidden_size)
+    trainer.model.rnn.compile_steps(options.compile)
+    fit(trainer, out, prefix)
+
+
+def train(model_config: ModelConfig, train_config: TrainConfig, options: RunOptions) -> Path | None:
+    """One run into a new folder, alone or under torchrun; the folder (None on ranks other than 0)."""
+    world, device = start(options.device)
+    out = prepare_out_once(options, "train", world)
+    trainer = Trainer(model_config, train_config, device=device, world=world)
+    train_in_world(trainer, out, options)
+    return out if world.is_main else None
+
+
+def resume(folder: Path, options: RunOptions, epochs: int | None = None) -> Path | None:
+    """Continue the run saved in folder (up to `epochs`, or its own), alone or under torchrun."""
+    world, device = start(options.device)
+    trainer = load_trainer(folder / "model.pt", device, world)
+    if epochs is not None:
+        if epochs < len(trainer.history):
+            raise UsageError(f"--epochs {epochs} is fewer than the {len(trainer.history)} already done")
+        trainer.train_config.epochs = epochs
+    if world.is_main:
+        say(f"Resuming {folder} after epoch {len(trainer.history)} of {trainer.train_config.epochs}")
+    train_in_world(trainer, folder, options)
+    return folder if world.is_main else None
+
+
+# ---- compare: several cells on the same data -----------------------------------------------------------------
+
+@dataclass
+class Comparison:
+    """What compare ran: each cell's epochs (metrics dicts), its scores at test_lengths, its settings."""
+
+    histories: dict[str, list[dict]]
+    lengths: dict[str, list[dict]]
+    settings: dict[str, dict]
+    out: Path
+
+
+def compare(configs: dict[str, tuple[ModelConfig, TrainConfig]], options: RunOptions) -> Comparison | None:
+    """Each cell trained on the same data into out/CELL, one after another or options.jobs at once in processes;
+    None on ranks other than 0."""
+    world, device = start(options.device)
+    if options.jobs > 1 and (world.size > 1 or device.type != "cpu"):
+        raise UsageError("--jobs trains cells in parallel CPU processes; under torchrun or on a GPU leave it at 1")
+    out = prepare_out_once(options, "compare", world)
+    data = make_datasets(next(iter(configs.values()))[1])  # the same for every cell (a recipe may change the rest)
+    if options.jobs > 1:
+        done = dict(in_processes(compare_one, {
+            cell: (cell, *configs[cell], data, out, options, torch.device("cpu"), World(), f"[{cell}] ")
+            for cell in configs}, options.jobs))
+        outcomes = {cell: done[cell] for cell in configs}
+    else:
+        outcomes = {cell: compare_one(cell, *configs[cell], data, out, options, device, world) for cell in configs}
+    if not world.is_main:
+        return None
+    return Comparison({cell: history for cell, (history, _) in outcomes.items()},
+                      {cell: rows for cell, (_, rows) in outcomes.items() if rows is not None},
+                      {cell: {**model.to_dict(), **training.to_dict()} for cell, (model, training) in configs.items()},
+                      out)
+
+
+def compare_one(cell: str, model_config: ModelConfig, train_config: TrainConfig, data, out: Path,
+                options: RunOptions, device: torch.device, world: World, prefix: str = ""
+                ) -> tuple[list[dict], list | None]:
+    """Train one cell of a comparison into out/CELL; returns its epochs' metrics and its scores at test_lengths."""
+    if world.is_main:
+        (out / cell).mkdir(exist_ok=True)
+    if not prefix:  # one after another in this process (a worker process has its one thread already)
+        if world.is_main:
+            say(f"== {cell} ==")
+        set_threads(options.threads, model_config.hidden_size)  # before the Trainer, which draws the data
+    trainer = Trainer(model_config, train_config, data, device=device, world=world)
+    train_in_world(trainer, out / cell, options, prefix)
+    rows = None
+    if options.test_lengths and world.is_main:
+        rows = generalization(trainer.model, options.test_lengths, device=device)
+    return [m.to_dict() for m in trainer.history], rows
+
+
+# ---- stacked seeds: train/compare --seeds ------------------------------------------------------------------
+
+@dataclass
+class Stacks:
+    """What a --seeds run ran: each cell's members (stacked.Member), the wall time of each stack, the folder, and
+    the configuration metrics.json keeps."""
+
+    members: dict[str, list[stacked.Member]]
+    seconds: dict[str, float]
+    out: Path
+    config: dict
+
+    @property
+    def failed(self) -> bool:
+        return any(m.error for members in self.members.values() for m in members)
+
+
+def seeds(configs: dict[str, tuple[ModelConfig, TrainConfig]], options: RunOptions, command: str) -> Stacks:
+    """Each cell's options.seeds trained as one stack; compare gives every cell of a seed that seed's data."""
+    world, device = start(options.device)
+    refuse_world(world)
+    members: dict[str, list[stacked.Member]] = {}
+    try:
+        for model_config, train_config in configs.values():
+            stacked.check_stackable(train_config)
+            stacked.check_memory(model_config, train_config, len(options.seeds))
+        out = prepare_out(options, command)
+        shared = next(iter(configs.values()))[1]  # compare: every cell of a seed on that seed's data, as solo does
+
+        def data_for(seed):
+            return make_datasets(replace(shared, seed=seed)) if command == "compare" else None
+        for cell, (model_config, train_config) in configs.items():
+            folder = out / cell if command == "compare" else out
+            members[cell] = stacked.new_members(model_config, train_config, options.seeds, folder, data_for, device)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return train_stacks(members, out, options)
+
+
+def resume_seeds(folder: Path, options: RunOptions, epochs: int | None = None) -> Stacks:
+    """Continue the seeds a --seeds run saved in folder/seed*/."""
+    world, device = start(options.device)
+    refuse_world(world)
+    try:
+        members = stacked.resumed_members(folder, device, epochs)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    say(f"Resuming the {len(members)} seeds in {folder} after epoch "
+        f"{min(len(m.trainer.history) for m in members)} of {members[0].trainer.train_config.epochs}")
+    return train_stacks({members[0].trainer.model_config.cell: members}, folder, options)
+
+
+def refuse_world(world: World) -> None:
+    if world.size > 1:
+        raise UsageError("--seeds trains the seeds stacked in one process; run it without torchrun")
+
+
+def train_stacks(members: dict[str, list[stacked.Member]], out: Path, options: RunOptions) -> Stacks:
+    seconds = {}
+    for cell, stack in members.items():
+        set_threads(options.threads, stack[0].trainer.model_config.hidden_size)
+        if len(members) > 1:
+            say(f"== {cell}: seeds {', '.join(str(m.trainer.train_config.seed) for m in stack)} ==")
+        seconds[cell] = run_members(stack, options.compile)
+    first, stack = next(iter(members.values()))[0].trainer, next(iter(members.values()))
+    config = {**first.model_config.to_dict(), "cells": list(members), **first.train_config.to_dict(),
+              "seeds": [m.trainer.train_config.seed for m in stack]}
+    return Stacks(members, seconds, out, config)
+
+
+def run_members(members: list[stacked.Member], compile: bool = False, prefix: str = "", echo=say) -> float:
+    """Train the members stacked (stacked.fit_stacked), echoing each epoch's lines; returns the wall time in s."""
+    start_time = time.perf_counter()
+    epochs = members[0].trainer.train_config.epochs if members else 0
+    for epoch, outcomes in stacked.fit_stacked(members, compile):
+        echo(stacked.format_members_epoch(epoch, epochs, outcomes, prefix))
+    return time.perf_counter() - start_time
+
+
+# ---- sweep: a grid of runs in worker processes ------------------------------------------------------------
+
+def sweep_grid(runs: list[sweep.Run], settings: dict, options: RunOptions) -> tuple[list[dict], Path]:
+    """Train the grid's unfinished runs (resuming those begun), those of a shape stacked, options.jobs stacks at
+    once; a line per run as it ends. Returns the summary rows (rnncount.sweep.summarize) and the folder."""
+    out = prepare_sweep_out(options, settings)
+    todo = [run for run in runs if sweep.finished(run, out) is None]
+    groups = sweep.shape_groups(todo)
+    say(f"{len(runs)} runs: {len(runs) - len(todo)} finished earlier, training {len(todo)} "
+        f"as {len(groups)} stacks of seeds in {min(options.jobs, max(len(groups), 1))} processes")
+    ended = 0
+    if not groups:
+        return sweep.summarize(runs, out), out
+    for index, outcomes in in_processes(train_stacked, {i: (group, out) for i, group in enumerate(groups)},
+                                        options.jobs):
+        for run, outcome in zip(groups[index], outcomes):
+            ended += 1
+            epochs = None if outcome["error"] else sweep.finished(run, out)["epochs"]
+            say(f"[{ended}/{len(todo)}] {report.run_ended(run.name, outcome, epochs)}")
+    return sweep.summarize(runs, out), out
+
+
+def prepare_sweep_out(options: RunOptions, settings: dict) -> Path:
+    """A sweep's folder may hold an earlier start of the same sweep (then it resumes), nothing else."""
+    out = options.out or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    recorded = out / "sweep.json"
+    if recorded.is_file():
+        earlier = json.loads(recorded.read_text())
+        if earlier != settings and not options.force:
+            changed = ", ".join(sorted(k for k in settings.keys() | earlier.keys()
+                                       if settings.get(k) != earlier.get(k)))
+            raise UsageError(f"--out {out} holds a sweep with other settings ({changed}); choose another folder")
+        if earlier == settings:
+            return out
+    out = prepare_out(replace(options, out=out), "sweep")
+    write_json_atomically(recorded, settings)
+    return out
+
+
+def train_one(run: sweep.Run, out: Path) -> dict:
+    """Train (or resume) one run of a grid in this process, one thread; returns its outcome."""
+    torch.set_num_threads(1)
+    folder = out / run.name
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "model.pt").exists():  # killed part-way earlier: continue from its last epoch
+        trainer = load_trainer(folder / "model.pt")
+    else:
+        trainer = Trainer(run.model, run.train)
+    try:
+        train_with_checkpoints(trainer, folder)
+    except NonFiniteError as error:
+        return {"name": run.name, "error": str(error)}
+    return {"name": run.name, "error": None}
+
+
+def train_stacked(runs: list[sweep.Run], out: Path) -> list[dict]:
+    """Train (or resume) runs that differ only in the seed as one stack (rnncount.stacked); their outcomes.
+
+    Runs that cannot share a stack (a curriculum) train one after another instead."""
+    torch.set_num_threads(1)
+    try:
+        stacked.check_stackable(runs[0].train)
+    except ValueError:
+        return [train_one(run, out) for run in runs]
+    members = []
+    for run in runs:
+        folder = out / run.name
+        folder.mkdir(parents=True, exist_ok=True)
+        if (folder / "model.pt").exists():  # killed part-way earlier: continue from its last epoch
+            members.append(stacked.Member.resume(folder))
+        else:
+            members.append(stacked.Member.new(run.model, run.train, folder))
+    for _ in stacked.fit_stacked(members):
+        pass
+    return [{"name": run.name, "error": member.error} for run, member in zip(runs, members)]
