@@ -22,6 +22,7 @@ from . import __version__, generalize, stacked, sweep
 from .checkpoint import CheckpointError, load_model, load_trainer, train_with_checkpoints
 from .data import counting_data, encode
 from .distributed import World, join_world, leave_world, resolve_device
+from .elastic import resume_restarted
 from .files import write_json_atomically, write_text_atomically
 from .init import SCHEMES
 from .model import CELLS, PARALLEL, READOUTS, ModelConfig, family
@@ -377,8 +378,10 @@ def run_train(args: argparse.Namespace) -> int:
         trainer, out = resume(args, device, world)
     else:
         model_config, train_config = configs_from(args, args.cell or "lstm")
-        out = prepare_out_once(args, "train", world)
-        trainer = Trainer(model_config, train_config, device=device, world=world)
+        out, trainer = args.out, resume_restarted(args.out, model_config, train_config, device, world)
+        if trainer is None:  # not restarted by torchrun, or nothing of this run's to resume
+            out = prepare_out_once(args, "train", world)
+            trainer = Trainer(model_config, train_config, device=device, world=world)
     set_threads(args, trainer.model_config.hidden_size)
     set_compile(args, trainer)
     fit(trainer, out)

@@ -66,11 +66,11 @@ class World:
             return model
         return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
-    def agree(self, message: str | None) -> str | None:
-        """Rank 0's verdict (an error message or None), the same on every rank."""
+    def agree(self, value):
+        """Rank 0's value (a verdict, an error message, a checkpoint's contents or None), the same on every rank."""
         if self.size == 1:
-            return message
-        box = [message]
+            return value
+        box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
