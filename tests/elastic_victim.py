@@ -25,18 +25,18 @@ def saved_epoch(path: Path) -> int:
 
 
 def die_after(epoch: int, model_file: Path) -> None:
-    train_epoch = Trainer.train_epoch
+    epochs = Trainer.epochs
 
-    def train_epoch_then_die(self, progress=False):
-        metrics = train_epoch(self, progress)
-        if metrics.epoch == epoch:
-            deadline = time.monotonic() + 120
-            while saved_epoch(model_file) < epoch and time.monotonic() < deadline:
-                time.sleep(0.05)
-            os.kill(os.getpid(), signal.SIGKILL)
-        return metrics
+    def epochs_then_die(self, progress=False):
+        for metrics in epochs(self, progress):
+            yield metrics
+            if metrics.epoch == epoch:  # the caller has done its part of the epoch's checkpoint
+                deadline = time.monotonic() + 120
+                while saved_epoch(model_file) < epoch and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                os.kill(os.getpid(), signal.SIGKILL)
 
-    Trainer.train_epoch = train_epoch_then_die
+    Trainer.epochs = epochs_then_die
 
 
 if __name__ == "__main__":

@@ -46,15 +46,15 @@ def torchrun(*args, timeout=240) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory):
-    """train SETTINGS under torchrun, uninterrupted, once per cell for the module: cell -> (folder, process)."""
+    """train --cell CELL SETTINGS FLAGS under torchrun, uninterrupted, once for the module: (folder, process)."""
     runs = {}
 
-    def run(cell):
-        if cell not in runs:
+    def run(cell, *flags):
+        if (cell, *flags) not in runs:
             out = tmp_path_factory.mktemp("ddp") / cell
-            runs[cell] = out, torchrun("-m", "rnncount", "train", "--cell", cell, *SETTINGS, "--out", out,
-                                       "--device", "cpu")
-        return runs[cell]
+            runs[cell, *flags] = out, torchrun("-m", "rnncount", "train", "--cell", cell, *SETTINGS, *flags,
+                                               "--out", out, "--device", "cpu")
+        return runs[cell, *flags]
     return run
 
 
@@ -78,16 +78,17 @@ def without_seconds(folder):
 
 def test_elastic_restart_resumes_from_the_last_complete_epoch(tmp_path, two_processes):
     """Rank 1 SIGKILLed after epoch 1; torchrun starts the group again, which goes on from epoch 1 by itself
-    and ends where the uninterrupted run ends, to the last bit."""
-    out = tmp_path / "elastic"
-    launched = torchrun("--max-restarts", "1", VICTIM, "1", "train", "--cell", "lstm", *SETTINGS, "--out", out,
-                        "--device", "cpu")
+    and ends where the uninterrupted run ends, to the last bit (with recurrent dropout, whose masks each rank
+    draws from its own random state)."""
+    out, dropout = tmp_path / "elastic", ("--recurrent-dropout", "0.2")
+    launched = torchrun("--max-restarts", "1", VICTIM, "1", "train", "--cell", "lstm", *SETTINGS, *dropout,
+                        "--out", out, "--device", "cpu")
     assert launched.returncode == 0, launched.stderr[-3000:]
     resumed = [line for line in launched.stderr.splitlines() if "resumed" in line]
     assert resumed == [f"rnncount train: restarted by torchrun (restart 1), resumed {out} from epoch 1 of 2"]
     assert launched.stdout.count("Epoch 1/2") == 1 and launched.stdout.count("Epoch 2/2") == 1  # none trained twice
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt"]
-    uninterrupted, _ = two_processes("lstm")
+    uninterrupted, _ = two_processes("lstm", *dropout)
     assert without_seconds(out) == without_seconds(uninterrupted)
     ours, theirs = load_model(out / "model.pt")[0].state_dict(), load_model(uninterrupted / "model.pt")[0].state_dict()
     assert all(torch.equal(ours[name], theirs[name]) for name in theirs)

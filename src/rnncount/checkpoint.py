@@ -5,6 +5,8 @@ A model file (model.pt) is a dict of tensors and plain values only:
     model_config, train_config  the dataclasses as dicts
     model, optimizer, rng       the Trainer's state (weights, Adam, random states)
     epoch, metrics              epochs done and their metrics
+    rank_rng                    under torchrun, every rank's torch random state (recurrent dropout and zoneout
+                                draw each rank's own masks; "rng" holds rank 0's)
 No code is unpickled on loading: weights_only=True refuses any pickle that would run some.
 """
 
@@ -33,9 +35,17 @@ def _save(path: Path, payload: dict) -> None:
     write_atomically(path, lambda file: torch.save(stamped, file))
 
 
-def save_checkpoint(path: Path, trainer: Trainer) -> None:
+def save_checkpoint(path: Path, trainer: Trainer, rank_rng: list[torch.Tensor] | None = None) -> None:
     _save(path, {"model_config": trainer.model_config.to_dict(), "train_config": trainer.train_config.to_dict(),
-                 **trainer.state_dict()})
+                 **trainer.state_dict(), **({"rank_rng": rank_rng} if rank_rng is not None else {})})
+
+
+def load_state(trainer: Trainer, payload: dict) -> None:
+    """A model file's state into the trainer, each torchrun rank taking its own random state where the file has them."""
+    trainer.load_state_dict(payload)
+    states = payload.get("rank_rng")
+    if states is not None and len(states) == trainer.world.size:
+        torch.set_rng_state(states[trainer.world.rank])
 
 
 def save_model(path: Path, model: Counter, note: str = "") -> None:
@@ -61,8 +71,9 @@ def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress:
     main_rank = trainer.world.is_main
     try:
         for metrics in trainer.epochs(progress=progress and main_rank):
+            rank_rng = trainer.world.gather(torch.get_rng_state())
             if main_rank:
-                save_checkpoint(out / "model.pt", trainer)
+                save_checkpoint(out / "model.pt", trainer, rank_rng)
                 save_metrics(out / "metrics.json", trainer)
                 if on_epoch is not None:
                     on_epoch(metrics)
@@ -96,7 +107,7 @@ def load_trainer(path: Path, device: torch.device | str = "cpu", world: World | 
     def build(payload: dict) -> Trainer:
         trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]),
                           device=device, world=world)
-        trainer.load_state_dict(payload)
+        load_state(trainer, payload)
         return trainer
     return _rebuild(path, build)
 

@@ -66,6 +66,14 @@ class World:
             return model
         return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
+    def gather(self, value) -> list | None:
+        """Every rank's value in rank order, on rank 0 (None on the others, and in a world of one)."""
+        if self.size == 1:
+            return None
+        values = [None] * self.size if self.is_main else None
+        dist.gather_object(value, values, dst=0)
+        return values
+
     def agree(self, value):
         """Rank 0's value (a verdict, an error message, a checkpoint's contents or None), the same on every rank."""
         if self.size == 1:
