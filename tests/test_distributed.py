@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,17 +19,48 @@ SETTINGS = ["--train-samples", "200", "--test-samples", "51", "--length", "8", "
             "--hidden-size", "6", "--batch-size", "15", "--epochs", "2", "--seed", "3"]
 
 
+VICTIM = Path(__file__).with_name("elastic_victim.py")  # rnncount, but rank 1 dies once after epoch N
+
+
 def epochs(folder):
     return json.loads((folder / "metrics.json").read_text())["epochs"]
 
 
+def torchrun(*args, timeout=240) -> subprocess.CompletedProcess:
+    """torchrun --nproc_per_node 2 ARGS. Past the timeout the test fails after a SIGTERM, on which torchrun stops
+    its workers (each in a session of its own), and a SIGKILL if need be: a hung group never hangs the suite."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+        pytest.fail(f"torchrun {' '.join(map(str, args))} ran past {timeout} s")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """train --cell CELL SETTINGS FLAGS under torchrun, uninterrupted, once for the module: (folder, process)."""
+    runs = {}
+
+    def run(cell, *flags):
+        if (cell, *flags) not in runs:
+            out = tmp_path_factory.mktemp("ddp") / cell
+            runs[cell, *flags] = out, torchrun("-m", "rnncount", "train", "--cell", cell, *SETTINGS, *flags,
+                                               "--out", out, "--device", "cpu")
+        return runs[cell, *flags]
+    return run
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_torchrun_two_processes_equal_one(tmp_path, cell):
-    out = tmp_path / "ddp"
-    launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "rnncount", "train", "--cell", cell, *SETTINGS, "--out", str(out), "--device", "cpu"],
-        capture_output=True, text=True, timeout=300)
+def test_torchrun_two_processes_equal_one(tmp_path, cell, two_processes):
+    out, launched = two_processes(cell)
     assert launched.returncode == 0, launched.stderr[-2000:]
     assert launched.stdout.count("Epoch 2/2") == 1  # rank 0 alone prints
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt"]  # and writes, once
@@ -38,6 +70,41 @@ def test_torchrun_two_processes_equal_one(tmp_path, cell):
         for key in ("train_loss", "test_loss", "test_mae"):
             assert ddp[key] == pytest.approx(one[key], rel=1e-4), key
         assert ddp["train_accuracy"] == one["train_accuracy"] and ddp["test_accuracy"] == one["test_accuracy"]
+
+
+def without_seconds(folder):
+    return [{key: value for key, value in epoch.items() if key != "seconds"} for epoch in epochs(folder)]
+
+
+def test_elastic_restart_resumes_from_the_last_complete_epoch(tmp_path, two_processes):
+    """Rank 1 SIGKILLed after epoch 1; torchrun starts the group again, which goes on from epoch 1 by itself
+    and ends where the uninterrupted run ends, to the last bit (with recurrent dropout, whose masks each rank
+    draws from its own random state)."""
+    out, dropout = tmp_path / "elastic", ("--recurrent-dropout", "0.2")
+    launched = torchrun("--max-restarts", "1", VICTIM, "1", "train", "--cell", "lstm", *SETTINGS, *dropout,
+                        "--out", out, "--device", "cpu")
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    resumed = [line for line in launched.stderr.splitlines() if "resumed" in line]
+    assert resumed == [f"rnncount train: restarted by torchrun (restart 1), resumed {out} from epoch 1 of 2"]
+    assert launched.stdout.count("Epoch 1/2") == 1 and launched.stdout.count("Epoch 2/2") == 1  # none trained twice
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt"]
+    uninterrupted, _ = two_processes("lstm", *dropout)
+    assert without_seconds(out) == without_seconds(uninterrupted)
+    ours, theirs = load_model(out / "model.pt")[0].state_dict(), load_model(uninterrupted / "model.pt")[0].state_dict()
+    assert all(torch.equal(ours[name], theirs[name]) for name in theirs)
+
+
+def test_restarted_process_resumes_only_its_own_run(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert run_cli("train", *SETTINGS, "--out", out).returncode == 0
+    before = (out / "metrics.json").read_text()
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")  # as torchrun sets it in a restarted group
+    again = run_cli("train", *SETTINGS, "--out", out)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.strip() == f"rnncount train: restarted by torchrun (restart 1), resumed {out} from epoch 2 of 2"
+    assert "Epoch" not in again.stdout and (out / "metrics.json").read_text() == before
+    other = run_cli("train", *SETTINGS, "--hidden-size", "5", "--out", out)  # another run's folder: refused
+    assert_one_line_error(other, f"--out {out} exists and is not empty")
 
 
 def test_world_shares_every_sample_once():

@@ -22,8 +22,8 @@ KILL_AFTER_SECOND_CHECKPOINT = """
 import os, signal, sys
 from rnncount import checkpoint, cli
 save = checkpoint.save_checkpoint
-def save_then_die(path, trainer):
-    save(path, trainer)
+def save_then_die(path, trainer, *rest):
+    save(path, trainer, *rest)
     if len(trainer.history) == 2:
         os.kill(os.getpid(), signal.SIGKILL)
 checkpoint.save_checkpoint = save_then_die

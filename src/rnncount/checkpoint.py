@@ -5,6 +5,8 @@ A model file (model.pt) is a dict of tensors and plain values only:
     model_config, train_config  the dataclasses as dicts
     model, optimizer, rng       the Trainer's state (weights, Adam, random states)
     epoch, metrics              epochs done and their metrics
+    rank_rng                    under torchrun, every rank's torch random state (recurrent dropout and zoneout
+                                draw each rank's own masks; "rng" holds rank 0's)
 No code is unpickled on loading: weights_only=True refuses any pickle that would run some.
 This module is the file format alone: training that writes these files after every epoch, and the
 Trainer rebuilt from one (load_trainer), live in rnncount.train.
@@ -37,9 +39,9 @@ def _save(path: Path, payload: dict) -> None:
     write_atomically(path, lambda file: torch.save(stamped, file))
 
 
-def save_checkpoint(path: Path, trainer: "Trainer") -> None:
+def save_checkpoint(path: Path, trainer: "Trainer", rank_rng: list[torch.Tensor] | None = None) -> None:
     _save(path, {"model_config": trainer.model_config.to_dict(), "train_config": trainer.train_config.to_dict(),
-                 **trainer.state_dict()})
+                 **trainer.state_dict(), **({"rank_rng": rank_rng} if rank_rng is not None else {})})
 
 
 def save_model(path: Path, model: Counter, note: str = "") -> None:

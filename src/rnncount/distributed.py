@@ -66,11 +66,19 @@ class World:
             return model
         return nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
-    def agree(self, message: str | None) -> str | None:
-        """Rank 0's verdict (an error message or None), the same on every rank."""
+    def gather(self, value) -> list | None:
+        """Every rank's value in rank order, on rank 0 (None on the others, and in a world of one)."""
         if self.size == 1:
-            return message
-        box = [message]
+            return None
+        values = [None] * self.size if self.is_main else None
+        dist.gather_object(value, values, dst=0)
+        return values
+
+    def agree(self, value):
+        """Rank 0's value (a verdict, an error message, a checkpoint's contents or None), the same on every rank."""
+        if self.size == 1:
+            return value
+        box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
@@ -85,8 +93,29 @@ def join_world(device_name: str = "auto") -> tuple[World, torch.device]:
     if not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        _init_process_group(device)
     return World(dist.get_rank(), dist.get_world_size()), device
+
+
+GENERATION = "rnncount/generation"  # a counter in torchrun's store: how many starts of the group have joined
+
+
+def _init_process_group(device: torch.device) -> None:
+    """init_process_group from torchrun's environment, with this start's keys kept apart from earlier starts'.
+
+    torchrun keeps one store for every restart of a group (TORCHELASTIC_USE_AGENT_STORE=True), and the
+    process group's keys have the same names in each start: a restarted rank could read the address a killed
+    one published and fail with "Gloo connectFullMesh failed ... Connection refused" (pytorch/pytorch#135712;
+    4 of 6 restarts here). Each start keys its group under a generation read from the store, and moves the
+    counter on only after the barrier, when every rank has read it (10 of 10 restarts); every rank moves it,
+    so that one killed right after the barrier does not hold it back.
+    """
+    store, rank, size = next(dist.rendezvous("env://"))
+    generation = store.add(GENERATION, 0)  # 0 adds nothing: the value, created on the first start
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=size,
+                            store=dist.PrefixStore(f"rnncount/{generation}", store))
+    dist.barrier(device_ids=[device.index] if device.type == "cuda" else None)
+    store.add(GENERATION, 1)
 
 
 def leave_world() -> None:

@@ -27,6 +27,7 @@ import torch
 from . import report, stacked, sweep
 from ._checks import check_positive_int, check_seeds
 from .distributed import World, join_world
+from .elastic import resume_restarted
 from .files import write_json_atomically
 from .generalize import generalization
 from .model import ModelConfig
@@ -163,8 +164,10 @@ def train_in_world(trainer: Trainer, out: Path, options: RunOptions, prefix: str
 def train(model_config: ModelConfig, train_config: TrainConfig, options: RunOptions) -> Path | None:
     """One run into a new folder, alone or under torchrun; the folder (None on ranks other than 0)."""
     world, device = start(options.device)
-    out = prepare_out_once(options, "train", world)
-    trainer = Trainer(model_config, train_config, device=device, world=world)
+    out, trainer = options.out, resume_restarted(options.out, model_config, train_config, device, world)
+    if trainer is None:  # not restarted by torchrun, or nothing of this run's to resume
+        out = prepare_out_once(options, "train", world)
+        trainer = Trainer(model_config, train_config, device=device, world=world)
     train_in_world(trainer, out, options)
     return out if world.is_main else None
 

@@ -254,8 +254,9 @@ def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress:
     main_rank = trainer.world.is_main
     try:
         for metrics in trainer.epochs(progress=progress and main_rank):
+            rank_rng = trainer.world.gather(torch.get_rng_state())  # every rank's masks go on as they were
             if main_rank:
-                checkpoint.save_checkpoint(out / "model.pt", trainer)
+                checkpoint.save_checkpoint(out / "model.pt", trainer, rank_rng)
                 checkpoint.save_metrics(out / "metrics.json", trainer)
                 if on_epoch is not None:
                     on_epoch(metrics)
@@ -270,9 +271,17 @@ def load_trainer(path: Path, device: torch.device | str = "cpu", world: World | 
     def build(payload: dict) -> Trainer:
         trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]),
                           device=device, world=world)
-        trainer.load_state_dict(payload)
+        load_state(trainer, payload)
         return trainer
     return checkpoint.rebuild(path, build)
+
+
+def load_state(trainer: Trainer, payload: dict) -> None:
+    """A model file's state into the trainer, each torchrun rank taking its own random state where the file has them."""
+    trainer.load_state_dict(payload)
+    states = payload.get("rank_rng")
+    if states is not None and len(states) == trainer.world.size:
+        torch.set_rng_state(states[trainer.world.rank])
 
 
 def _check_finite(checks: list[tuple[Tensor, list[Tensor]]], epoch: int) -> None:
