@@ -1,5 +1,5 @@
 #!/bin/sh
-# The generalization table of the README: every cell with every recipe on 3 seeds, trained on length 20
+# The generalization table of docs/generalization.md (the README shows part of it): every cell with every recipe on 3 seeds, trained on length 20
 # (lengths 1-20 where the recipe says so), then scored at lengths 20-1000 on fresh reference data.
 #   sh examples/generalization_runs.sh [OUT]      then      python examples/generalization_table.py OUT
 # Stop it any time and start it again: scored runs are skipped, part-trained ones resumed.

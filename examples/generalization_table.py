@@ -1,4 +1,4 @@
-"""The README's generalization table (and plot) from the runs of examples/generalization_runs.sh.
+"""The generalization table of docs/generalization.md (and plot) from the runs of examples/generalization_runs.sh.
 
     python examples/generalization_table.py runs/generalization [--plot docs/generalization.png]
 

@@ -376,7 +376,7 @@ def test_weight_operations_act_as_on_torch(operation, target, impl):
         OPERATIONS[operation](module, name)
     if operation == "spectral_norm" and kind in LAYERS:
         # torch.nn's layers read each weight twice per forward, so in training mode spectral_norm's power
-        # iteration runs twice there and once here (README, "Drop-in"): compared in eval mode, which keeps u, v
+        # iteration runs twice there and once here (docs/dropin.md): compared in eval mode, which keeps u, v
         reference.eval(), subject.eval()
     x = example_input(kind)
     assert_same(reference, subject, x)
@@ -400,7 +400,7 @@ class Counted(nn.Module):
 def test_forward_reads_each_weight_once(target, impl):
     """A parametrized weight is recomputed at every read (spectral_norm runs a power iteration each time, in place),
     so a forward reads each weight once, as torch.nn's cells and its other modules do. torch.nn's RNN layers read
-    each twice (a deliberate difference, README "Drop-in"), so their control is skipped."""
+    each twice (a deliberate difference, docs/dropin.md), so their control is skipped."""
     kind, options, name = TARGETS[target]
     if impl == "torch" and kind in LAYERS:
         pytest.skip("torch.nn's RNN layers read each weight twice per forward")

@@ -9,7 +9,7 @@ A layer owns its parameters under torch.nn's names (weight_ih_l0, bias_hh_l1_rev
 state_dict loads both ways and torch.nn.utils (weight_norm, spectral_norm, prune, parametrize) find
 them. Its cells hold the switches and the math, no parameters: at each call the layer hands every
 cell a `Weights` of what those attributes hold then, so a reassigned, tied or parametrized weight
-takes effect (see the README's "Drop-in" section for what differs from torch.nn and why).
+takes effect (docs/dropin.md says what differs from torch.nn and why).
 Beyond torch: `lengths=` for padded batches without packing, every step's cell state from the
 LSTM (`return_cell_states=True`), initialisation schemes (`init=`, `forget_bias=`), the
 reset-before GRU (`reset_after=False`), and the cells' variants (rnncount.cells): `peephole=`,

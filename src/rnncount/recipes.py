@@ -5,8 +5,8 @@
 
 A recipe is a named bundle of ModelConfig and TrainConfig settings, per cell; flags typed on the
 command line override it. `reference` is the reference's experiment, unchanged. `generalize` is
-the best found here for counting far past the training length (see README, "Counting far beyond
-the training length"); the others are its ingredients one at a time, kept for the comparison.
+the best found here for counting far past the training length (see docs/generalization.md); the
+others are its ingredients one at a time, kept for the comparison.
 """
 
 from __future__ import annotations
