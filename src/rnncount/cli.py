@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--clip-grad-norm", type=positive_float, metavar="X",
                        help="rescale gradients whose total norm exceeds X (off)")
     add_device(group)
-    beyond = training.add_argument_group("counting beyond the training length (see README)")
+    beyond = training.add_argument_group("counting beyond the training length (see docs/generalization.md)")
     beyond.add_argument("--recipe", choices=list(recipes.RECIPES),
                         help="a bundle of the settings below, per cell; typed flags override it "
                              f"({default('recipe')}). "
@@ -411,7 +411,8 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_sweep(args: argparse.Namespace) -> int:
     if args.recipe not in (None, "reference") and len(args.cells) > 1:
         raise UsageError("--recipe in a sweep takes one cell (its settings differ per cell): run a sweep per cell")
-    model_config, train_config = configs_from(args, args.cells[0])
+    configs = {cell: configs_from(args, cell) for cell in args.cells}  # every cell's settings checked
+    model_config, train_config = configs[args.cells[0]]
     grid = sweep.grid(model_config, train_config, args.cells, args.hidden_sizes or [model_config.hidden_size],
                       args.lengths or [train_config.length], args.seeds)
     settings = {**model_config.to_dict(), **train_config.to_dict()}
