@@ -267,3 +267,11 @@ def test_flags_and_configs_say_the_same_from_one_rule(flag, field, text, value):
         config(**{field: value})
     said = str(raised.value).removeprefix(f"{field} ").replace(str(value), text)
     assert_one_line_error(rnncount("train", flag, text), f"argument {flag}: {said}")
+
+
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+def test_every_cell_named_is_checked(tmp_path, command):
+    """--recurrent-decay with a cell that has no W_hh is refused whichever place the cell has in --cells."""
+    result = rnncount(command, "--cells", "lstm,mingru", "--recurrent-decay", "1", "--out", tmp_path / "out")
+    assert_one_line_error(result, f"rnncount {command}: error: --recurrent-decay: the mingru has no recurrent weights")
+    assert not (tmp_path / "out").exists()

@@ -2,7 +2,8 @@
 
 Flow: arguments -> ModelConfig + TrainConfig (configs_from) and runs.RunOptions (options_from) -> rnncount.runs
 (train, resume, compare, seeds, sweep_grid: model.pt, metrics.json) -> rnncount.report (tables, JSON, plots)
--> printed here. Nothing below this module sees the Namespace.
+-> printed here. The commands on one saved model (predict, evaluate, generalize, handmade, inspect) call
+rnncount.use, rnncount.generalize and rnncount.report. Nothing below this module sees the Namespace.
 Every user error ends with one line on stderr and exit code 2, never a traceback.
 """
 
@@ -14,18 +15,16 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-import torch
-
-from . import __version__, generalize, recipes, report, runs, stacked, sweep
+from . import __version__, generalize, recipes, report, runs, stacked, sweep, use
 from ._checks import (check_finite, check_nonnegative, check_positive, check_positive_int, check_probability,
                       check_seed, check_seed_count, check_seeds)
-from .checkpoint import CheckpointError, load_model
-from .data import counting_data, encode
-from .distributed import leave_world, resolve_device
+from .checkpoint import CheckpointError, save_model
+from .distributed import leave_world
+from .handmade import SATURATION, handmade_lstm
 from .init import SCHEMES
 from .model import CELLS, PARALLEL, READOUTS, ModelConfig, family
 from .runs import UsageError
-from .train import NonFiniteError, TrainConfig, evaluate
+from .train import NonFiniteError, TrainConfig
 
 
 class Parser(argparse.ArgumentParser):
@@ -178,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--clip-grad-norm", type=positive_float, metavar="X",
                        help="rescale gradients whose total norm exceeds X (off)")
     add_device(group)
-    beyond = training.add_argument_group("counting beyond the training length (see README)")
+    beyond = training.add_argument_group("counting beyond the training length (see docs/generalization.md)")
     beyond.add_argument("--recipe", choices=list(recipes.RECIPES),
                         help="a bundle of the settings below, per cell; typed flags override it "
                              f"({default('recipe')}). "
@@ -411,7 +410,8 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_sweep(args: argparse.Namespace) -> int:
     if args.recipe not in (None, "reference") and len(args.cells) > 1:
         raise UsageError("--recipe in a sweep takes one cell (its settings differ per cell): run a sweep per cell")
-    model_config, train_config = configs_from(args, args.cells[0])
+    configs = {cell: configs_from(args, cell) for cell in args.cells}  # every cell's settings checked
+    model_config, train_config = configs[args.cells[0]]
     grid = sweep.grid(model_config, train_config, args.cells, args.hidden_sizes or [model_config.hidden_size],
                       args.lengths or [train_config.length], args.seeds)
     settings = {**model_config.to_dict(), **train_config.to_dict()}
@@ -424,88 +424,35 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 # ---- predict, evaluate, generalize, handmade, inspect: one saved model ------------------------------------
 
-def read_sequences(items: list[str]) -> list[str]:
-    sequences = []
-    for item in items:
-        if item == "-":
-            lines = [line.strip() for line in sys.stdin]
-            sequences += [line for line in lines if line]
-        else:
-            sequences.append(item)
-    if not sequences:
-        raise UsageError("no sequences given (stdin was empty)")
-    return sequences
-
-
-def model_on_device(args: argparse.Namespace):
-    try:
-        device = resolve_device(args.device)
-    except ValueError as error:
-        raise UsageError(f"--device: {error}") from None
-    model, payload = load_model(args.model)
-    return model.to(device), payload, device
-
-
-def training_lengths(payload: dict) -> tuple[int, int] | None:
-    """The shortest and longest sequence a model file's model was trained on (None: not trained, e.g. handmade)."""
-    config = payload.get("train_config")
-    if not config:
-        return None
-    return config.get("min_length") or config["length"], config["length"]
-
-
-def warn_outside_training(payload: dict, lengths: list[int]) -> None:
-    """One line on stderr when some lengths lie outside the model's training lengths: it may count wrong there."""
-    trained = training_lengths(payload)
-    outside = sorted({n for n in lengths if trained and not trained[0] <= n <= trained[1]})
-    if not outside:
-        return
-    span = f"{trained[0]}" if trained[0] == trained[1] else f"{trained[0]}-{trained[1]}"
-    shown = ", ".join(map(str, outside[:5])) + (", ..." if len(outside) > 5 else "")
-    recipe = (payload.get("train_config") or {}).get("recipe")
-    advice = ("it was trained with --recipe generalize, which counts far past its training lengths (rnncount "
-              "generalize measures how far)" if recipe == "generalize" else
-              "its counts there may be wrong; a model trained with --recipe generalize counts far past them")
-    noun = "length {} is" if len(outside) == 1 else "lengths {} are"
-    print(f"rnncount: note: {noun.format(shown)} outside the lengths this model was trained on ({span}): {advice}",
-          file=sys.stderr)
+def note(text: str | None) -> None:
+    if text is not None:
+        print(text, file=sys.stderr)
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    model, payload, device = model_on_device(args)
-    sequences = read_sequences(args.sequences)
-    try:
-        encoded = [encode(s) for s in sequences]  # each (T_i, 1)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    lengths = torch.tensor([len(s) for s in sequences])
-    warn_outside_training(payload, lengths.tolist())
-    inputs = torch.nn.utils.rnn.pad_sequence(encoded, batch_first=True)  # (N, T, 1)
-    with torch.no_grad():
-        predictions = model(inputs.to(device), lengths).tolist()
-    for sequence, raw in zip(sequences, predictions):
+    model, payload, device = use.load_on_device(args.model, args.device)
+    sequences = use.read_sequences(args.sequences, sys.stdin)
+    inputs, lengths = use.encode_batch(sequences)
+    note(use.outside_training_note(payload, lengths.tolist()))
+    for sequence, raw in zip(sequences, use.count(model, inputs, lengths, device)):
         print(f"{sequence}  {round(raw)}  ({raw:.4f})")
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    model, payload, device = model_on_device(args)
-    length = args.length or (payload.get("train_config") or {}).get("length", 20)  # a handmade model has none
-    warn_outside_training(payload, [length])
-    data = counting_data(args.samples, length, torch.Generator().manual_seed(args.seed)).to(device)
-    result = evaluate(model, data)
+    model, payload, device = use.load_on_device(args.model, args.device)
+    length = use.evaluation_length(payload, args.length)
+    note(use.outside_training_note(payload, [length]))
+    result = use.evaluate_at(model, length, args.samples, args.seed, device)
     print(f"Length {length}, {args.samples} samples (seed {args.seed}): Loss: {result['loss']:.4f}; "
           f"Accuracy: {result['accuracy']:.4f}; MAE: {result['mae']:.4f}")
     return 0
 
 
 def run_generalize(args: argparse.Namespace) -> int:
-    model, payload, device = model_on_device(args)
-    out = runs.make_folder(args.out or args.model.parent)
-    if not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
-    if payload["model_config"].get("hidden_size", 20) <= 64:  # small matmuls: one thread is fastest
-        torch.set_num_threads(1)
+    model, payload, device = use.load_on_device(args.model, args.device)
+    out = use.generalization_folder(args.out or args.model.parent)
+    use.threads_for(payload)
     rows = generalize.generalization(model, args.lengths, args.samples, args.seed, device, progress=True)
     trained = payload.get("train_config", {}).get("length")
     origin = f"trained on length {trained}" if trained else payload.get("note") or "not trained here"
@@ -519,14 +466,9 @@ def run_generalize(args: argparse.Namespace) -> int:
 
 
 def run_handmade(args: argparse.Namespace) -> int:
-    from .checkpoint import save_model
-    from .handmade import SATURATION, handmade_lstm
     model = handmade_lstm()
     if args.out is not None:
-        path = args.out / "model.pt"
-        if path.exists() and not args.force:
-            raise UsageError(f"{path} exists; choose another --out or pass --force")
-        runs.make_folder(args.out)
+        use.new_model_folder(args.out, args.force)
     print(f"One LSTM unit, W_hh = 0: i = f = sigmoid({SATURATION:g}) = 1, g = tanh({SATURATION:g} x) = x, "
           "c_t = c_(t-1) + x_t, count = c_T")
     rows = generalize.generalization(model, args.lengths, args.samples, args.seed)
@@ -538,19 +480,10 @@ def run_handmade(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from .inspection import best_unit, run_trace
-    model, payload, _ = model_on_device(args)
-    (sequence,) = read_sequences([args.sequence])[:1]
-    try:
-        trace = run_trace(model, sequence)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    model, payload, _ = use.load_on_device(args.model, args.device)
+    (sequence,) = use.read_sequences([args.sequence], sys.stdin)[:1]
     out = args.out or args.model.parent / "inspect.png"
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a folder; give the PNG's path")
-    if not out.parent.is_dir():
-        raise UsageError(f"cannot write to --out {out}: folder {out.parent} does not exist")
-    best = best_unit(trace)
+    trace, best = use.inspect(model, sequence, out)
     config = payload["model_config"]
     print(f"{config['cell']}, {config['hidden_size']} units, readout {config.get('readout', 'h')}: "
           f"predicts {trace.prediction[-1].item():.4f} for {trace.count[-1].item():.0f} 1s in {len(sequence)} steps")
@@ -559,11 +492,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     else:
         print(f"Best counting unit: {best.state}[{best.unit}], correlation with the running count "
               f"r = {best.correlation:.6f}")
-    from .plots import save_inspection
-    try:
-        save_inspection(trace, best, out, title=f"{config['cell']} from {args.model}")
-    except RuntimeError as error:
-        raise UsageError(str(error)) from None
+    use.save_picture(trace, best, out, title=f"{config['cell']} from {args.model}")
     print(f"Saved the picture to {out}")
     return 0
 

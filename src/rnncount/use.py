@@ -1,0 +1,141 @@
+"""Using a saved model: load it onto a device, count sequences, evaluate it, check where the output goes.
+
+    model, payload, device = load_on_device(Path("runs/lstm/model.pt"), "auto")
+    counts = count(model, *encode_batch(["0110100", "1"]), device)   # raw counts, one per sequence
+
+The command line's predict, evaluate, generalize, handmade and inspect call these with plain values
+(paths, lists, ints, a device string) and print what they return; a user's mistake is a UsageError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .checkpoint import load_model
+from .data import counting_data, encode
+from .distributed import resolve_device
+from .inspection import BestUnit, Trace, best_unit, run_trace
+from .model import Counter
+from .runs import UsageError, make_folder, set_threads
+from .train import evaluate
+
+
+def read_sequences(items: list[str], stdin: Iterable[str]) -> list[str]:
+    """The sequences given, '-' standing for stdin's non-empty lines."""
+    sequences = []
+    for item in items:
+        if item == "-":
+            lines = [line.strip() for line in stdin]
+            sequences += [line for line in lines if line]
+        else:
+            sequences.append(item)
+    if not sequences:
+        raise UsageError("no sequences given (stdin was empty)")
+    return sequences
+
+
+def load_on_device(path: Path, device: str) -> tuple[Counter, dict, torch.device]:
+    """A model file's model on the named device (rnncount.distributed.resolve_device's names), and its payload."""
+    try:
+        device = resolve_device(device)
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
+    model, payload = load_model(path)
+    return model.to(device), payload, device
+
+
+def training_lengths(payload: dict) -> tuple[int, int] | None:
+    """The shortest and longest sequence a model file's model was trained on (None: not trained, e.g. handmade)."""
+    config = payload.get("train_config")
+    if not config:
+        return None
+    return config.get("min_length") or config["length"], config["length"]
+
+
+def outside_training_note(payload: dict, lengths: list[int]) -> str | None:
+    """A one-line note when some lengths lie outside the model's training lengths (it may count wrong there)."""
+    trained = training_lengths(payload)
+    outside = sorted({n for n in lengths if trained and not trained[0] <= n <= trained[1]})
+    if not outside:
+        return None
+    span = f"{trained[0]}" if trained[0] == trained[1] else f"{trained[0]}-{trained[1]}"
+    shown = ", ".join(map(str, outside[:5])) + (", ..." if len(outside) > 5 else "")
+    recipe = (payload.get("train_config") or {}).get("recipe")
+    advice = ("it was trained with --recipe generalize, which counts far past its training lengths (rnncount "
+              "generalize measures how far)" if recipe == "generalize" else
+              "its counts there may be wrong; a model trained with --recipe generalize counts far past them")
+    noun = "length {} is" if len(outside) == 1 else "lengths {} are"
+    return f"rnncount: note: {noun.format(shown)} outside the lengths this model was trained on ({span}): {advice}"
+
+
+def encode_batch(sequences: list[str]) -> tuple[Tensor, Tensor]:
+    """The sequences as one zero-padded batch (N, T, 1) and their lengths (N,)."""
+    try:
+        encoded = [encode(s) for s in sequences]  # each (T_i, 1)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return torch.nn.utils.rnn.pad_sequence(encoded, batch_first=True), torch.tensor([len(s) for s in sequences])
+
+
+def count(model: Counter, inputs: Tensor, lengths: Tensor, device: torch.device) -> list[float]:
+    """The model's raw count for each sequence of a batch from encode_batch."""
+    with torch.no_grad():
+        return model(inputs.to(device), lengths).tolist()
+
+
+def evaluation_length(payload: dict, length: int | None) -> int:
+    """The length asked for, else the one the model was trained on (20 for a model not trained, e.g. handmade)."""
+    return length or (payload.get("train_config") or {}).get("length", 20)
+
+
+def evaluate_at(model: Counter, length: int, samples: int, seed: int, device: torch.device) -> dict:
+    """Loss, accuracy and MAE on `samples` fresh sequences of one length, drawn from `seed`."""
+    data = counting_data(samples, length, torch.Generator().manual_seed(seed)).to(device)
+    return evaluate(model, data)
+
+
+def generalization_folder(out: Path) -> Path:
+    """The folder generalize writes its table and JSON to, created."""
+    out = make_folder(out)
+    if not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    return out
+
+
+def threads_for(payload: dict) -> None:
+    """The thread count for running a saved model on the CPU: one for small matmuls (rnncount.runs.set_threads)."""
+    set_threads(None, payload["model_config"].get("hidden_size", 20))
+
+
+def new_model_folder(out: Path, force: bool) -> None:
+    """out created for a model.pt that is new there (or replaced, with force)."""
+    path = out / "model.pt"
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; choose another --out or pass --force")
+    make_folder(out)
+
+
+def inspect(model: Counter, sequence: str, out: Path) -> tuple[Trace, BestUnit | None]:
+    """One sequence's trace and its best counting unit, once out is known to be a PNG path that can be written."""
+    try:
+        trace = run_trace(model, sequence)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give the PNG's path")
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write to --out {out}: folder {out.parent} does not exist")
+    return trace, best_unit(trace)
+
+
+def save_picture(trace: Trace, best: BestUnit | None, out: Path, title: str) -> None:
+    """The inspection picture (rnncount.plots) saved to out."""
+    from .plots import save_inspection  # matplotlib: only when a picture is drawn
+    try:
+        save_inspection(trace, best, out, title=title)
+    except RuntimeError as error:
+        raise UsageError(str(error)) from None
