@@ -72,10 +72,15 @@ def _run_chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor 
             return _compiled_chunk()(cell, x_proj, state, alive, weights)
         except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
             _available = False
-            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-            print(f"rnncount: torch.compile is unavailable here ({type(error).__name__}: {reason}); "
-                  "running eagerly", file=sys.stderr)
+            say_compile_failed(error, "running eagerly")
     return _chunk(cell, x_proj, state, alive, weights)
+
+
+def say_compile_failed(error: Exception, instead: str) -> None:
+    """The one stderr line that a compile failed (its first line, cut at 200 characters) and what runs instead."""
+    reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+    print(f"rnncount: torch.compile is unavailable here ({type(error).__name__}: {reason}); {instead}",
+          file=sys.stderr)
 
 
 def scan(cell: RecurrentCell, x_proj: Tensor, state: State, mask: Tensor | None = None,

@@ -38,13 +38,13 @@ takes seconds (benchmarks/run.py, target 7).
 from __future__ import annotations
 
 import math
-import sys
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .cells import State
+from .fast import say_compile_failed
 
 
 def sequential(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
@@ -193,9 +193,7 @@ def coefficients(cell, x_proj: Tensor, weights=None, compiled: bool = False) -> 
         return _compiled_gates(cell, x_proj, weights)
     except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
         _compile_failed = True
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        print(f"rnncount: torch.compile is unavailable here ({type(error).__name__}: {reason}); "
-              "the gates run eagerly", file=sys.stderr)
+        say_compile_failed(error, "the gates run eagerly")
         return cell.coefficients(x_proj, weights)
 
 
