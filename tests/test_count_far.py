@@ -10,7 +10,7 @@ from rnncount.generalize import chunk_states, count_in_chunks, generalization
 from rnncount.handmade import handmade_lstm
 from rnncount.model import CELLS, MASKED, Counter, ModelConfig, family
 from rnncount.train import evaluate
-from conftest import TINY, rnncount
+from conftest import rnncount
 
 CELL_READOUTS = [(cell, readout) for cell in CELLS for readout in ("h", "c")
                  if readout == "h" or family(cell) == "lstm"]
