@@ -35,7 +35,6 @@ import reference_loop  # noqa: E402
 
 import rnncount  # noqa: E402
 from rnncount.model import ModelConfig  # noqa: E402
-from rnncount import parallel  # noqa: E402
 from rnncount.parallel import log_space_scan  # noqa: E402
 from rnncount.train import TrainConfig, Trainer  # noqa: E402
 
@@ -270,25 +269,9 @@ class LogSpaceMinGRU(nn.Module):
 
     def forward(self, x):  # (B, T, I)
         cell, weights = self.layer.cells[0], self.layer.cell_weights(0)  # the layer holds the parameters
-        a, b = cell.coefficients(cell.input_projection(x.transpose(0, 1), weights))  # (T, B, H) each
+        a, b = cell.coefficients(*cell.gate_inputs(x.transpose(0, 1), weights))  # (T, B, H) each
         h = log_space_scan(a, b, a.new_zeros(a.shape[1:]))
         return h.transpose(0, 1), h[-1]
-
-
-class CompiledGates(nn.Module):
-    """A one-layer MinGRU/MinLSTM through rnncount.parallel.scan(compiled=True): its gates through torch.compile,
-    the scan eager. What the layer itself runs once it hands its compile_steps setting to parallel.scan."""
-
-    def __init__(self, layer: nn.Module):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x):  # (B, T, I)
-        cell, weights = self.layer.cells[0], self.layer.cell_weights(0)
-        x = x.transpose(0, 1)  # (T, B, I)
-        (h,), (h_n,) = parallel.scan(cell, cell.input_projection(x, weights), cell.zero_state((x.size(1),), x),
-                                     weights=weights, compiled=True)
-        return h.transpose(0, 1), h_n
 
 
 def target_7(repeats: int) -> list[dict]:
@@ -301,7 +284,8 @@ def target_7(repeats: int) -> list[dict]:
         mingru = rnncount.MinGRU(1, hidden, batch_first=True)
         minlstm = rnncount.MinLSTM(1, hidden, batch_first=True)
         candidates = {"lstm": rnncount.LSTM(1, hidden, batch_first=True), "mingru": mingru, "minlstm": minlstm,
-                      "mingru, compiled gates": CompiledGates(mingru), "minlstm, compiled gates": CompiledGates(minlstm),
+                      "mingru, compiled gates": rnncount.MinGRU(1, hidden, batch_first=True).compile_steps(),
+                      "minlstm, compiled gates": rnncount.MinLSTM(1, hidden, batch_first=True).compile_steps(),
                       "mingru, log-space scan": LogSpaceMinGRU(mingru)}
         cold = {}
         for name in ("mingru, compiled gates", "minlstm, compiled gates"):  # the first call compiles (this shape)

@@ -330,18 +330,42 @@ def test_lengths_equal_each_sequence_alone(kind):
 @pytest.mark.parametrize("kind", ["mingru", "minlstm"])
 def test_compiled_gates_equal_the_step_loop(kind):
     """parallel.scan with the gates through torch.compile against the cell's eager step loop (rnncount.layers.scan),
-    with lengths, both directions: h and the gradients of x_proj, h_0 and every parameter, float64 to 1e-10."""
+    with lengths, both directions: h and the gradients of x, h_0 and every parameter, float64 to 1e-10."""
     torch.manual_seed(0)
     layer = LAYERS[kind]().double()
     cell, weights = layer.cells[0], layer.cell_weights(0)
-    x_proj = cell.input_projection(torch.randn(45, B, I, dtype=f64), weights).detach()  # (T, B, G*H)
     mask = (torch.arange(45).view(45, 1, 1) < torch.tensor([45, 3, 31]).view(1, B, 1))  # (T, B, 1)
     params = list(layer.parameters())
     for reverse in (False, True):
         assert_same_function(
-            lambda x_proj, h0: parallel.scan(cell, x_proj, (h0,), mask, reverse, weights, compiled=True),
-            lambda x_proj, h0: step_loop(cell, x_proj, (h0,), mask, reverse, weights=weights),
-            [x_proj, torch.randn(B, H, dtype=f64)], params, params, [n for n, _ in layer.named_parameters()])
+            lambda x, h0: parallel.scan(cell, cell.gate_inputs(x, weights), (h0,), mask, reverse, compiled=True),
+            lambda x, h0: step_loop(cell, cell.input_projection(x, weights), (h0,), mask, reverse, weights=weights),
+            [torch.randn(45, B, I, dtype=f64), torch.randn(B, H, dtype=f64)], params, params,
+            [n for n, _ in layer.named_parameters()])
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_gate_inputs_are_the_input_projection_one_gate_at_a_time(kind):
+    torch.manual_seed(0)
+    for bias in (True, False):
+        layer = LAYERS[kind](bias=bias)
+        cell, weights = layer.cells[0], layer.cell_weights(0)  # the layer holds its cells' weights
+        x = torch.randn(7, B, I)
+        gate_inputs = cell.gate_inputs(x, weights)
+        assert len(gate_inputs) == cell.num_gates
+        assert all(k.is_contiguous() and k.shape == (7, B, H) for k in gate_inputs)
+        assert_close("gate inputs", torch.cat(gate_inputs, dim=-1), cell.input_projection(x, weights))
+
+
+def test_compiled_layer_runs_its_gates_compiled(monkeypatch):
+    """compile_steps() (the CLI's --compile) hands the parallel layers' gates to torch.compile."""
+    calls = []
+    monkeypatch.setattr(parallel, "coefficients", lambda cell, k, compiled=False: calls.append(compiled) or
+                        cell.coefficients(*k))
+    layer = LAYERS["mingru"]()
+    layer(torch.randn(T, B, I))
+    layer.compile_steps()(torch.randn(T, B, I))
+    assert calls == [False, True]
 
 
 def test_compiled_gates_fall_back_to_eager_with_one_line(monkeypatch, capsys):
@@ -351,10 +375,10 @@ def test_compiled_gates_fall_back_to_eager_with_one_line(monkeypatch, capsys):
     monkeypatch.setattr(parallel, "_compile_failed", False)
     monkeypatch.setattr(torch, "compile", refuse)
     cell = MinGRUCell(I, H)
-    x_proj = torch.randn(5, B, 2 * H)
+    gate_inputs = cell.gate_inputs(torch.randn(5, B, I))
     for _ in range(2):  # the second call does not try again
-        a, b = parallel.coefficients(cell, x_proj, compiled=True)
-        assert all(torch.equal(mine, eager) for mine, eager in zip((a, b), cell.coefficients(x_proj)))
+        a, b = parallel.coefficients(cell, gate_inputs, compiled=True)
+        assert all(torch.equal(mine, eager) for mine, eager in zip((a, b), cell.coefficients(*gate_inputs)))
     assert capsys.readouterr().err == ("rnncount: torch.compile is unavailable here (RuntimeError: no compiler here); "
                                        "the gates run eagerly\n")
 

@@ -66,7 +66,7 @@ class RecurrentLayer(nn.Module):
     (+ `_reverse`), and `cell_weights(k)` reads cell k's. `compile_steps()` runs them through rnncount.fast.
     """
 
-    compiled = False  # scan with rnncount.fast (compiled chunks of steps) instead of the eager loop
+    compiled = False  # scan with rnncount.fast (compiled chunks of steps) instead of the eager loop (parallel: the gates)
     proj_size = 0  # torch.nn's attribute on every RNN (the LSTM sets its own)
     parallel = False  # every step at once with rnncount.parallel (cells whose gates see x_t only)
 
@@ -135,7 +135,8 @@ class RecurrentLayer(nn.Module):
         return self.cells[0].state_sizes
 
     def compile_steps(self, enabled: bool = True) -> RecurrentLayer:
-        """Run the cells' steps compiled, a chunk of steps at a time (see rnncount.fast); returns self."""
+        """Run the cells' steps compiled, a chunk of steps at a time (see rnncount.fast); for the parallel layers
+        (MinGRU, MinLSTM), their gates over the whole sequence (rnncount.parallel). Returns self."""
         self.compiled = bool(enabled)
         return self
 
@@ -168,13 +169,15 @@ class RecurrentLayer(nn.Module):
                 k = layer * self.num_directions + direction
                 cell = self.cells[k]
                 noise = cell.draw_noise(steps, (batch,), x)  # one sequence's masks (None if it has none)
-                x_proj = cell.input_projection(x, weights[k])  # (T, B, G*H)
-                if self.parallel:
-                    history, final = parallel.scan(cell, x_proj, states[k], mask, direction == 1, weights[k])
-                elif self.compiled and noise is None:  # random masks keep to the eager loop for now
-                    history, final = fast.scan(cell, x_proj, states[k], mask, direction == 1, weights[k])
+                if self.parallel:  # every step at once, from each gate's W_g x + b_g: G tensors (T, B, H)
+                    gate_inputs = cell.gate_inputs(x, weights[k])
+                    history, final = parallel.scan(cell, gate_inputs, states[k], mask, direction == 1, self.compiled)
                 else:
-                    history, final = scan(cell, x_proj, states[k], mask, direction == 1, noise, weights[k])
+                    x_proj = cell.input_projection(x, weights[k])  # (T, B, G*H)
+                    if self.compiled and noise is None:  # random masks keep to the eager loop for now
+                        history, final = fast.scan(cell, x_proj, states[k], mask, direction == 1, weights[k])
+                    else:
+                        history, final = scan(cell, x_proj, states[k], mask, direction == 1, noise, weights[k])
                 outputs.append(history[0])  # (T, B, H_out)
                 if keep_cell_states and layer == self.num_layers - 1:
                     cells.append(history[1])  # (T, B, H)

@@ -86,13 +86,24 @@ class _InputGatedCell(RecurrentCell):
         w = self if weights is None else weights
         return F.linear(x, w.weight_ih, w.bias_ih)
 
-    def coefficients(self, x_proj: Tensor, weights=None) -> tuple[Tensor, Tensor]:
-        """a_t, b_t of h_t = a_t ⊙ h_{t-1} + b_t: (..., G*H) -> (..., H), (..., H)."""
+    def gate_inputs(self, x: Tensor, weights=None) -> tuple[Tensor, ...]:
+        """W_g x + b_g for each gate g, as G separate (..., H) tensors: input_projection, one gate at a time.
+
+        The parallel path's layout: each gate one contiguous block. The chunks of input_projection's (..., G*H)
+        are strided slices, and over a whole sequence an elementwise op on one costs several times what it
+        costs on a contiguous tensor (rnncount.parallel).
+        """
+        w = self if weights is None else weights
+        biases = (None,) * self.num_gates if w.bias_ih is None else w.bias_ih.chunk(self.num_gates)
+        return tuple(F.linear(x, weight, bias) for weight, bias in zip(w.weight_ih.chunk(self.num_gates), biases))
+
+    def coefficients(self, *gate_inputs: Tensor) -> tuple[Tensor, Tensor]:
+        """a_t, b_t of h_t = a_t ⊙ h_{t-1} + b_t from the gates' pre-activations, (..., H) each, in weight order."""
         raise NotImplementedError
 
     def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights=None) -> State:
         (h,) = state  # (B, H)
-        a, b = self.coefficients(x_proj, weights)  # (B, H) each
+        a, b = self.coefficients(*x_proj.chunk(self.num_gates, dim=-1))  # (B, H) each
         return (a * h + b,)  # h_t = a_t ⊙ h_{t-1} + b_t
 
     def _switches(self) -> tuple[str, ...]:
@@ -116,8 +127,7 @@ class MinGRUCell(_InputGatedCell):
 
     num_gates = 2
 
-    def coefficients(self, x_proj: Tensor, weights=None) -> tuple[Tensor, Tensor]:
-        k_z, k_h = x_proj.chunk(2, dim=-1)  # (..., H) each
+    def coefficients(self, k_z: Tensor, k_h: Tensor) -> tuple[Tensor, Tensor]:  # (..., H) each
         z = torch.sigmoid(k_z)
         h_tilde = g(k_h)
         return 1 - z, z * h_tilde
@@ -149,8 +159,7 @@ class MinLSTMCell(_InputGatedCell):
         self.normalize = bool(normalize)
         super().__init__(input_size, hidden_size, bias, device, dtype, init=init, forget_bias=forget_bias)
 
-    def coefficients(self, x_proj: Tensor, weights=None) -> tuple[Tensor, Tensor]:
-        k_f, k_i, k_h = x_proj.chunk(3, dim=-1)  # (..., H) each
+    def coefficients(self, k_f: Tensor, k_i: Tensor, k_h: Tensor) -> tuple[Tensor, Tensor]:  # (..., H) each
         f = torch.sigmoid(k_f)
         i = torch.sigmoid(k_i)
         h_tilde = g(k_h)

@@ -27,12 +27,14 @@ Three ways to run it, equal up to rounding (tests/test_modern.py):
                                 A_s, no exp). Its backward is the same scan run backwards in time (below),
                                 not an autograd graph of every op.
 
-`scan(cell, x_proj, state, mask, reverse)` has rnncount.layers.scan's contract: the layers call it in
-place of the step loop for MinGRU and MinLSTM. With compiled=True the gates (cell.coefficients, the very
-code the step loop runs) go through torch.compile: one fused loop forward and one backward instead of a
-dozen full-size elementwise kernels each way, the larger part of a long sequence's time on a CPU. The scan
-itself stays eager (its loops would unroll into a graph per chunk size). Off by default: a cold compile
-takes seconds (benchmarks/run.py, target 7).
+`scan(cell, gate_inputs, state, mask, reverse)` has rnncount.layers.scan's contract, from each gate's
+pre-activation as its own contiguous (T, B, H) tensor (cell.gate_inputs) rather than slices of x_proj:
+the layers call it in place of the step loop for MinGRU and MinLSTM. With compiled=True the gates
+(cell.coefficients, the very code the step loop runs) go through torch.compile: one fused loop forward and
+one backward instead of a dozen full-size elementwise kernels each way, the larger part of a long
+sequence's time on a CPU. The layers pass it their `compile_steps` setting (`--compile`). The scan itself
+stays eager (compiled, its unrolled loops ran slower than eager here). A cold compile takes seconds
+(benchmarks/run.py, target 7).
 """
 
 from __future__ import annotations
@@ -174,39 +176,40 @@ _compiled_gates = None  # torch.compile of _gates, made on first use
 _compile_failed = False  # True once compiling has failed: eager from then on
 
 
-def _gates(cell, x_proj: Tensor, weights) -> tuple[Tensor, Tensor]:
-    return cell.coefficients(x_proj, weights)
+def _gates(cell, *gate_inputs: Tensor) -> tuple[Tensor, Tensor]:
+    return cell.coefficients(*gate_inputs)
 
 
-def coefficients(cell, x_proj: Tensor, weights=None, compiled: bool = False) -> tuple[Tensor, Tensor]:
-    """cell.coefficients(x_proj, weights), through torch.compile when compiled and compiling works here.
+def coefficients(cell, gate_inputs: tuple[Tensor, ...], compiled: bool = False) -> tuple[Tensor, Tensor]:
+    """cell.coefficients(*gate_inputs), through torch.compile when compiled and compiling works here.
 
     Under torch.func.vmap (stacked models) the eager code runs: a compiled call there would trace the batching too.
     The first failure to compile prints one line to stderr, and the gates run eagerly from then on.
     """
     global _compiled_gates, _compile_failed
-    if not compiled or _compile_failed or torch._C._functorch.is_functorch_wrapped_tensor(x_proj):
-        return cell.coefficients(x_proj, weights)
+    if not compiled or _compile_failed or torch._C._functorch.is_functorch_wrapped_tensor(gate_inputs[0]):
+        return cell.coefficients(*gate_inputs)
     try:
         if _compiled_gates is None:
             _compiled_gates = torch.compile(_gates, fullgraph=True)
-        return _compiled_gates(cell, x_proj, weights)
+        return _compiled_gates(cell, *gate_inputs)
     except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
         _compile_failed = True
         say_compile_failed(error, "the gates run eagerly")
-        return cell.coefficients(x_proj, weights)
+        return cell.coefficients(*gate_inputs)
 
 
-def scan(cell, x_proj: Tensor, state: State, mask: Tensor | None = None, reverse: bool = False,
-         weights=None, compiled: bool = False) -> tuple[State, State]:
-    """rnncount.layers.scan's contract, every step at once: x_proj (T, B, G*H), state (h_0,) -> ((T, B, H),), (h_T,).
+def scan(cell, gate_inputs: tuple[Tensor, ...], state: State, mask: Tensor | None = None, reverse: bool = False,
+         compiled: bool = False) -> tuple[State, State]:
+    """rnncount.layers.scan's contract, every step at once, from the gates' pre-activations instead of x_proj:
+    gate_inputs (cell.gate_inputs: G tensors (T, B, H)), state (h_0,) -> ((T, B, H),), (h_T,).
 
     Past a sequence's end (mask False) the state is carried, as the step loop does: a_t = 1, b_t = 0 there.
     Reversed: the scan walks from the last step to the first; the history stays in time order.
     compiled: the gates through torch.compile (`coefficients`); the same numbers up to float rounding.
     """
     (h0,) = state  # (B, H)
-    a, b = coefficients(cell, x_proj, weights, compiled)  # (T, B, H) each
+    a, b = coefficients(cell, gate_inputs, compiled)  # (T, B, H) each
     if mask is not None:
         a, b = torch.where(mask, a, 1.0), torch.where(mask, b, 0.0)
     h = chunked_scan(a, b, h0, reverse)  # (T, B, H)
