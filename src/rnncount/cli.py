@@ -205,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--threads", type=positive_int,
                         help="CPU threads (default: 1 for hidden sizes up to 64, where one is fastest)")
     output.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
-                        help="run the cells' steps through torch.compile, 20 steps per compiled chunk (off: "
-                             "a cold compile costs more than it saves at the reference size)")
+                        help="run the cells' steps through torch.compile, 20 steps per compiled chunk; minGRU "
+                             "and minLSTM: their gates over the whole sequence (off: a cold compile costs more "
+                             "than it saves at the reference size)")
 
     train = commands.add_parser("train", parents=[training], help="train one cell and save it",
                                 description="Train a counter and save DIR/model.pt and DIR/metrics.json.")
