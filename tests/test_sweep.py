@@ -1,6 +1,7 @@
 """Sweeps: a grid in worker processes, resumable, each run counted once."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -45,6 +46,26 @@ def test_sweep_stopped_part_way_then_rerun_finishes_only_the_missing_runs(tmp_pa
     again = rnncount("sweep", *GRID, "--out", out)
     assert "8 finished earlier, training 0" in again.stdout
     assert [r["runs"] for r in csv.DictReader((out / "summary.csv").open())] == ["4", "4"]
+
+
+def test_rerun_after_a_kill_between_a_runs_two_writes(tmp_path):
+    """A kill after a run's last model.pt but before its metrics.json leaves the metrics one epoch behind: the
+    rerun (sweep, stacked or one run at a time, and train --resume) brings them up to the model file."""
+    for grid in (GRID, [*GRID, "--curriculum", "2", "--min-length", "3"]):  # stacked; one at a time (a curriculum)
+        out = tmp_path / str(len(grid))
+        assert rnncount("sweep", *grid, "--out", out).returncode == 0
+        metrics = out / "gru-h5-len6-seed1" / "metrics.json"
+        whole = metrics.read_text()
+        report = json.loads(whole)
+        metrics.write_text(json.dumps({**report, "epochs": report["epochs"][:-1]}))
+        rerun = rnncount("sweep", *grid, "--out", out)
+        assert rerun.returncode == 0, rerun.stderr
+        assert "7 finished earlier, training 1" in rerun.stdout
+        assert json.loads(metrics.read_text()) == report
+    metrics.write_text(json.dumps({**report, "epochs": report["epochs"][:-1]}))
+    resumed = rnncount("train", "--resume", metrics.parent)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(metrics.read_text()) == report
 
 
 def test_sweep_grid_axes_and_bad_input(tmp_path):

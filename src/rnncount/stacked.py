@@ -87,6 +87,8 @@ class Member:
     @classmethod
     def resume(cls, out: Path, device: torch.device | str = "cpu") -> Member:
         trainer = load_trainer(Path(out) / "model.pt", device)  # sets torch's RNG to the saved state
+        # metrics.json catches up with model.pt, which a kill between a member's two writes leaves one epoch ahead
+        save_metrics(Path(out) / "metrics.json", trainer)
         return cls(trainer, Path(out), torch.get_rng_state(), _cuda_rng(trainer.device),
                    label=f"seed {trainer.train_config.seed}")
 

@@ -252,6 +252,8 @@ def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress:
     diverges, the NonFiniteError says which epoch the model file still holds.
     """
     main_rank = trainer.world.is_main
+    if main_rank and trainer.history:  # resumed: metrics.json catches up with model.pt, which a kill between
+        checkpoint.save_metrics(out / "metrics.json", trainer)  # their two writes leaves one epoch ahead
     try:
         for metrics in trainer.epochs(progress=progress and main_rank):
             rank_rng = trainer.world.gather(torch.get_rng_state())  # every rank's masks go on as they were
