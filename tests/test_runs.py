@@ -22,6 +22,8 @@ def test_run_options_check_with_the_shared_rules():
 def test_prepare_out_is_new_or_empty_or_forced(tmp_path):
     out = tmp_path / "a" / "b"
     assert prepare_out(RunOptions(out=out), "train") == out and out.is_dir()
+    (out / ".model.pt.x1y2z3.tmp").write_bytes(b"half")  # what a kill during the first save leaves
+    assert prepare_out(RunOptions(out=out), "train") == out
     (out / "model.pt").write_bytes(b"")
     with pytest.raises(UsageError, match="exists and is not empty"):
         prepare_out(RunOptions(out=out), "train")

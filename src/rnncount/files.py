@@ -28,6 +28,11 @@ def write_atomically(path: Path, write) -> None:
         os.close(directory)
 
 
+def is_unfinished_write(path: Path) -> bool:
+    """A temporary file of write_atomically's that a kill left behind (SIGKILL skips its clean-up): no result."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
 def write_text_atomically(path: Path, text: str) -> None:
     write_atomically(path, lambda file: file.write(text.encode()))
 

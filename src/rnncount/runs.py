@@ -28,7 +28,7 @@ from . import report, stacked, sweep
 from ._checks import check_positive_int, check_seeds
 from .distributed import World, join_world
 from .elastic import resume_restarted
-from .files import write_json_atomically
+from .files import is_unfinished_write, write_json_atomically
 from .generalize import generalization
 from .model import ModelConfig
 from .train import NonFiniteError, TrainConfig, Trainer, format_epoch, load_trainer, make_datasets, \
@@ -87,11 +87,12 @@ def make_folder(out: Path) -> Path:
 
 
 def prepare_out(options: RunOptions, command: str) -> Path:
-    """The output folder: new or empty (or force), created, and writable."""
+    """The output folder: new or empty (or force), created, and writable. A file a kill left half-written (a
+    torchrun restart after a kill during the first save finds one) does not count as content."""
     out = options.out or Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()) and not options.force:
+    if out.is_dir() and any(not is_unfinished_write(p) for p in out.iterdir()) and not options.force:
         raise UsageError(f"--out {out} exists and is not empty; choose another folder or pass --force")
     make_folder(out)
     try:
