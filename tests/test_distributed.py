@@ -86,6 +86,8 @@ def test_elastic_restart_resumes_from_the_last_complete_epoch(tmp_path, two_proc
     assert launched.returncode == 0, launched.stderr[-3000:]
     resumed = [line for line in launched.stderr.splitlines() if "resumed" in line]
     assert resumed == [f"rnncount train: restarted by torchrun (restart 1), resumed {out} from epoch 1 of 2"]
+    assert "internal error" not in launched.stderr  # rank 0, which lost rank 1, says so in one line
+    assert "rnncount train: error: another process of this run stopped (" in launched.stderr
     assert launched.stdout.count("Epoch 1/2") == 1 and launched.stdout.count("Epoch 2/2") == 1  # none trained twice
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt"]
     uninterrupted, _ = two_processes("lstm", *dropout)

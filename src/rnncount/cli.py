@@ -19,7 +19,7 @@ from . import __version__, generalize, recipes, report, runs, stacked, sweep, us
 from ._checks import (check_finite, check_nonnegative, check_positive, check_positive_int, check_probability,
                       check_seed, check_seed_count, check_seeds)
 from .checkpoint import CheckpointError, save_model
-from .distributed import leave_world
+from .distributed import leave_world, lost_a_peer
 from .handmade import SATURATION, handmade_lstm
 from .init import SCHEMES
 from .model import CELLS, PARALLEL, READOUTS, ModelConfig, family
@@ -314,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get("RNNCOUNT_DEBUG"):
             raise
+        if lost_a_peer(error):  # under torchrun: not our bug, and torchrun --max-restarts starts the group again
+            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            print(f"rnncount {args.command}: error: another process of this run stopped ({first_line})",
+                  file=sys.stderr)
+            return 1
         print(f"rnncount {args.command}: internal error: {type(error).__name__}: {error} "
               "(set RNNCOUNT_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return 1

@@ -118,6 +118,14 @@ def _init_process_group(device: torch.device) -> None:
     store.add(GENERATION, 1)
 
 
+def lost_a_peer(error: BaseException) -> bool:
+    """Whether error is this process's side of another process of the run dying mid-collective: gloo raises a
+    plain RuntimeError naming the closed connection, NCCL and the store a DistError."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    return isinstance(error, getattr(dist, "DistError", ())) or "by peer" in str(error)
+
+
 def leave_world() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
