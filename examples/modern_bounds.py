@@ -26,7 +26,8 @@ def describe(path: str) -> str:
     cell = model.rnn.cells[0]
     if not hasattr(cell, "coefficients") or model.rnn.num_layers != 1:
         return f"{path}: not a one-layer minGRU or minLSTM"
-    a, b = cell.coefficients(cell.input_projection(torch.tensor([[0.0], [1.0]])))  # (2, H): rows x = 0, x = 1
+    weights = model.rnn.cell_weights(0)  # the layer holds its cells' weights
+    a, b = cell.coefficients(*cell.gate_inputs(torch.tensor([[0.0], [1.0]]), weights))  # (2, H): rows x = 0, x = 1
     w, bias = model.head.weight[0], model.head.bias[0]
     line = (f"{path} ({payload['model_config']['cell']}): a^0 in [{a[0].min():.6f}, {a[0].max():.6f}], "
             f"a^1 in [{a[1].min():.6f}, {a[1].max():.6f}]")
