@@ -36,6 +36,7 @@ import reference_loop  # noqa: E402
 import rnncount  # noqa: E402
 from rnncount.model import ModelConfig  # noqa: E402
 from rnncount.parallel import log_space_scan  # noqa: E402
+from rnncount.runs import keep_freed_memory  # noqa: E402
 from rnncount.train import TrainConfig, Trainer  # noqa: E402
 
 SHAPES_3 = [((16, 20, 20), 1.0), ((64, 100, 128), 1.0), ((64, 100, 512), 1.0), ((16, 1000, 20), 2.0)]
@@ -339,6 +340,7 @@ def main() -> None:
                         help="runs of target 2's whole jobs; the median is kept (3; each repeat takes minutes)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
+    keep_freed_memory()  # the allocator setting the rnncount command runs with, for both sides of every ratio
     machine = {"cpu": cpu_name(), "cores": os.cpu_count(),
                "torch": torch.__version__, "python": platform.python_version(),
                "load_before": os.getloadavg()}

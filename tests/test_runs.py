@@ -1,5 +1,8 @@
 """rnncount.runs: the run options and their checks, the one output-folder check, the one process pool."""
 
+import subprocess
+import sys
+
 import pytest
 
 from rnncount.runs import RunOptions, UsageError, in_processes, make_folder, prepare_out
@@ -41,3 +44,29 @@ def square(x):
 def test_in_processes_runs_every_task_once():
     assert dict(in_processes(square, {name: (n,) for name, n in [("a", 2), ("b", 3), ("c", 4)]}, 2)) == {
         "a": 4, "b": 9, "c": 16}
+
+
+FAULTS = """
+import resource, sys, torch
+from rnncount.runs import keep_freed_memory
+if sys.argv[1] == "keep":
+    keep_freed_memory()
+x = torch.randn(1000, 16, 20)  # 1.3 MB, as a (T, B, H) tensor of the counting model at T = 1000
+def step():  # tensors of that size allocated and freed, as a training step over long sequences does
+    a = torch.sigmoid(x)
+    return (torch.cat([a, a * x]) * 2).sum()
+for _ in range(3):
+    step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_keep_freed_memory_reuses_pages_instead_of_faulting_them_in_again():
+    """20 steps of 5 MB each: glibc's default hands the pages back and faults them in again (hundreds to tens of
+    thousands of page faults, depending on its moving threshold); kept, they are reused."""
+    kept = subprocess.run([sys.executable, "-c", FAULTS, "keep"], capture_output=True, text=True, check=True)
+    assert int(kept.stdout) <= 10

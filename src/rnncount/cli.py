@@ -289,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    runs.keep_freed_memory()
     echo = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 reports what every rank meets
     try:
         return {"train": run_train, "compare": run_compare, "sweep": run_sweep, "predict": run_predict,

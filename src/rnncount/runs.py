@@ -13,6 +13,7 @@ Workers (compare --jobs, sweep) are spawned processes of one thread each, from o
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import time
@@ -129,6 +130,26 @@ def one_thread() -> None:
     """A worker process's initializer: one thread (small matmuls; the processes share the cores)."""
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+    keep_freed_memory()
+
+
+def keep_freed_memory() -> None:
+    """Have glibc keep freed memory for the next tensors rather than hand it back to the system at once.
+
+    By default glibc gives every allocation above a threshold (128 KiB, rising with what is freed) pages of its
+    own and returns them when the tensor is freed, and trims the free top of its heap: the next tensor of
+    that size faults its pages in again, one at a time. A training step over long sequences frees and
+    allocates dozens of such tensors (a (T, B, H) float tensor is 1.3 MB at T=1000, B=16, H=20); on this
+    2-core VM the faults took a third of a minGRU step and half of a minLSTM step (docs/speed.md). Only
+    where the C library is glibc (mallopt); elsewhere nothing changes.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):  # not glibc (macOS, Windows, musl without mallopt)
+        return
+    mmap_threshold, trim_threshold = -3, -1  # glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD
+    mallopt(mmap_threshold, 32 << 20)  # blocks up to 32 MiB (glibc's largest threshold) come from the heap
+    mallopt(trim_threshold, 1 << 30)  # and the heap keeps up to 1 GiB free for reuse
 
 
 def in_processes(function: Callable, tasks: dict, jobs: int) -> Iterator[tuple]:
