@@ -244,21 +244,8 @@ def check_proj_size(proj_size, hidden_size: int) -> int:
 
 
 def _recurrence(x_proj: Tensor, h: Tensor, weight_hh: Tensor, ln_gain: None = None) -> Tensor:
-    """x_proj + h W_hh^T in one fused matmul (addmm): (B, G*H). (ln_gain: a layer-normalised cell's, unused here.)
-
-    Under torch.func.vmap (rnncount.stacked: the weights are K models' stacked) addmm's batching rule computes
-    x_proj * 1 + bmm + add, so there the add is written out: the same numbers, with the multiply, a copy and their
-    backward fewer at every step (a stacked LSTM epoch 16% shorter, docs/stacked.md).
-    """
-    if _under_vmap(weight_hh):
-        return x_proj + h @ weight_hh.t()
+    """x_proj + h W_hh^T in one fused matmul (addmm): (B, G*H). (ln_gain: a layer-normalised cell's, unused here.)"""
     return torch.addmm(x_proj, h, weight_hh.t())
-
-
-def _under_vmap(weight: Tensor) -> bool:
-    """Whether `weight` is one model's slice of stacked weights inside torch.func.vmap (not while torch.compile traces,
-    which cannot read that and fuses the ops itself)."""
-    return not torch.compiler.is_compiling() and torch._C._functorch.is_batchedtensor(weight)
 
 
 def _normed_recurrence(x_proj: Tensor, h: Tensor, weight_hh: Tensor, ln_gain: Tensor) -> Tensor:
