@@ -125,17 +125,18 @@ def target_vmap(repeats: int) -> list[dict]:
     stack = StackedTrainer([Member.new(ModelConfig(), replace(config, seed=s), Path(os.devnull)) for s in range(k)])
     x = torch.randint(0, 2, (k, batch, steps, 1)).float()
     w_ih, w_hh = stack.params["rnn.weight_ih_l0"], stack.params["rnn.weight_hh_l0"]  # (K, 4H, 1), (K, 4H, H)
-    b = (stack.params["rnn.bias_ih_l0"] + 0).detach().requires_grad_()  # (K, 4H)
+    b_ih, b_hh = stack.params["rnn.bias_ih_l0"], stack.params["rnn.bias_hh_l0"]  # (K, 4H) each
     head_w, head_b = stack.params["head.weight"], stack.params["head.bias"]
 
     def vmapped():
         stack._forward(x, None, None, False).sum().backward()
 
     def leading_dimension():  # the same LSTM written out for a model dimension: what vmap spares the cells
-        x_proj = torch.einsum("kbti,kgi->tkbg", x, w_ih) + b[None, :, None]  # (T, K, B, 4H)
+        bias = (b_ih + b_hh)[:, None]  # (K, 1, 4H)
+        x_proj = torch.baddbmm(bias, x.flatten(1, 2), w_ih.transpose(1, 2)).unflatten(1, (batch, steps))  # (K, B, T, 4H)
         h = c = x.new_zeros(k, batch, hidden)
-        for t in range(steps):
-            i, f, g, o = torch.baddbmm(x_proj[t], h, w_hh.transpose(1, 2)).chunk(4, dim=-1)
+        for x_t in x_proj.unbind(2):  # unbind, as layers.scan: x_proj[:, :, t] would cost a full-size gradient per step
+            i, f, g, o = torch.baddbmm(x_t, h, w_hh.transpose(1, 2)).chunk(4, dim=-1)  # (K, B, H) each
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
         (torch.baddbmm(head_b[:, None], h, head_w.transpose(1, 2))).sum().backward()

@@ -11,12 +11,13 @@ by K. How: `torch.func.stack_module_state` stacks the members' parameters into o
 `step` from cells.py, over the model dimension; the backward pass is plain autograd over the batched
 ops vmap emitted. One Adam over the stacked tensors is K independent Adams (Adam is elementwise).
 
-Why vmap and not parameters with a leading model dimension written into the cells: measured at the
-reference size (benchmarks/stacked.py, target "vmap": 10 LSTMs, forward and backward) vmap over the cells'
-own code costs 1.04x a hand-written leading-dimension LSTM (baddbmm per step, gates chunked on the last
-dimension), on a loaded 2-core machine; the small gain would take every cell's `step` rewritten for a
-model dimension, a second form of every gate equation. vmap runs the one readable cell, its variants and
-any new cell unchanged.
+Why vmap and not parameters with a leading model dimension written into the cells: vmap runs the one
+readable cell, its variants and any new cell unchanged, where a model dimension would take every cell's
+`step` rewritten for it, a second form of every gate equation. It is not free: at the reference size
+(benchmarks/stacked.py, target "vmap": 10 LSTMs, forward and backward, one thread) vmap over the cells'
+code costs about 1.6x a hand-written leading-dimension LSTM, the forward pass 2x (each op's batching rule,
+and the layer's per-call work under vmap), the backward about 1.3x (docs/stacked.md, "Where a stacked
+epoch's time goes").
 
 Each member is a complete run, a plain `Trainer` holding exactly what a solo run with its seed holds:
 its data, its initial weights and its shuffling are drawn by `Trainer.__init__` as for `rnncount train
