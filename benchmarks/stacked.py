@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE))
 from run import TorchLayer, cpu_name  # noqa: E402
 
 from rnncount.model import ModelConfig  # noqa: E402
+from rnncount.runs import keep_freed_memory  # noqa: E402
 from rnncount.stacked import Member, StackedTrainer  # noqa: E402
 from rnncount.train import TrainConfig, Trainer  # noqa: E402
 
@@ -200,6 +201,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "stacked_results.json")
     parser.add_argument("--keep", type=Path, help="write targets 1 and 4's runs to KEEP/target1, KEEP/target4")
     args = parser.parse_args()
+    keep_freed_memory()  # the allocator setting the rnncount command runs with, for both sides of every ratio
     machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
                "load_before": os.getloadavg()}
     targets = args.targets.split(",")
