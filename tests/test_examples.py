@@ -1,4 +1,6 @@
-"""The scripts in examples/ that make the docs' tables, run on tiny runs: they keep working as the library moves."""
+"""The scripts in examples/ that make the docs' tables, run on tiny runs: they keep working as the library moves.
+
+Not count_precision.py: it runs 100,000-step sequences in two precisions (40 s even for a tiny model)."""
 
 import json
 import subprocess
@@ -55,3 +57,12 @@ def test_seed_summary_over_compare_runs(tmp_path):
         assert rnncount("compare", *TINY, "--epochs", "2", "--seed", seed, "--out", folder).returncode == 0
     summary = example("seed_summary.py", *sorted(tmp_path.glob("seed*")))
     assert "lstm" in summary and "gru" in summary
+
+
+def test_count_far_table_spreads_the_lstm_seeds(runs):
+    table = example("count_far_table.py", runs)
+    row = next(line for line in table.splitlines() if line.startswith("| reference | 0,1 |"))
+    accuracies = [json.loads((runs / "reference" / f"lstm-seed{s}" / "generalization.json").read_text())
+                  ["lengths"][0]["accuracy"] for s in (0, 1)]
+    assert row.split(" | ")[2] == " / ".join(f"{a:.3f}" for a in (min(accuracies), sum(accuracies) / 2,
+                                                                      max(accuracies)))
