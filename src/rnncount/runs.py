@@ -145,7 +145,7 @@ def keep_freed_memory() -> None:
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):  # not glibc (macOS, Windows, musl without mallopt)
+    except (AttributeError, OSError, TypeError):  # no mallopt here (macOS, Windows)
         return
     mmap_threshold, trim_threshold = -3, -1  # glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD
     mallopt(mmap_threshold, 32 << 20)  # blocks up to 32 MiB (glibc's largest threshold) come from the heap
