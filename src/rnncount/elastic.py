@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, read_checkpoint, save_metrics
+from .checkpoint import CheckpointError, read_checkpoint
 from .distributed import World
 from .model import ModelConfig
 from .train import TrainConfig, Trainer, load_state
@@ -45,7 +45,6 @@ def resume_restarted(out: Path | None, model_config: ModelConfig, train_config: 
     trainer = Trainer(model_config, train_config, device=device, world=world)
     load_state(trainer, state)
     if world.is_main:
-        save_metrics(out / "metrics.json", trainer)  # a kill between the two files left this one an epoch behind
         print(f"rnncount train: restarted by torchrun (restart {restart_count()}), resumed {out} from epoch "
               f"{len(trainer.history)} of {train_config.epochs}", file=sys.stderr)
     return trainer

@@ -66,7 +66,7 @@ class RecurrentLayer(nn.Module):
     (+ `_reverse`), and `cell_weights(k)` reads cell k's. `compile_steps()` runs them through rnncount.fast.
     """
 
-    compiled = False  # scan with rnncount.fast (compiled chunks of steps) instead of the eager loop (parallel: the gates)
+    compiled = False  # scan with rnncount.fast (compiled chunks of steps), not the eager loop (parallel: the gates)
     proj_size = 0  # torch.nn's attribute on every RNN (the LSTM sets its own)
     parallel = False  # every step at once with rnncount.parallel (cells whose gates see x_t only)
 
