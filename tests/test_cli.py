@@ -275,3 +275,12 @@ def test_every_cell_named_is_checked(tmp_path, command):
     result = rnncount(command, "--cells", "lstm,mingru", "--recurrent-decay", "1", "--out", tmp_path / "out")
     assert_one_line_error(result, f"rnncount {command}: error: --recurrent-decay: the mingru has no recurrent weights")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_starts_without_the_compiler():
+    """torch._dynamo takes about a second to import: the CLI (and each worker process compare or sweep spawns)
+    imports it only when --compile asks for it."""
+    import subprocess
+    import sys
+    code = "import sys, rnncount, rnncount.cli; print('torch._dynamo' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

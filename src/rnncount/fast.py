@@ -31,7 +31,6 @@ CHUNK = 20  # steps per compiled call: long enough to amortise the call, short e
 # GRU of a few sizes in one process, after which it refuses to compile. The first compile raises the
 # process's limit to this (a patch around each call would cost 45 us per chunk).
 RECOMPILE_LIMIT = 64
-_LIMIT_NAME = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
 
 _compiled = None  # the torch.compile'd _chunk, made on first use
 _available = True  # False once compiling has failed: eager from then on
@@ -56,8 +55,9 @@ def _chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor | No
 def _compiled_chunk():
     global _compiled
     if _compiled is None:
-        config = torch._dynamo.config
-        setattr(config, _LIMIT_NAME, max(RECOMPILE_LIMIT, getattr(config, _LIMIT_NAME)))
+        config = torch._dynamo.config  # imported here, not with rnncount: dynamo alone takes ~1 s to import
+        limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"  # torch < 2.6
+        setattr(config, limit, max(RECOMPILE_LIMIT, getattr(config, limit)))
         # cpp_wrapper: the compiled chunk calls its kernels from C++, not Python; that halves the
         # overhead of the many small calls a step makes, for a somewhat longer first compile
         _compiled = torch.compile(_chunk, fullgraph=True, options={"cpp_wrapper": True})
