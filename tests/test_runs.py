@@ -4,12 +4,15 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
-from rnncount.runs import RunOptions, UsageError, in_processes, make_folder, prepare_out
+from rnncount import runs
+from rnncount.distributed import World
+from rnncount.runs import RunOptions, UsageError, cpu_jobs, in_processes, make_folder, prepare_out
 
 
 def test_run_options_check_with_the_shared_rules():
-    assert RunOptions().jobs == 1 and RunOptions(seeds=[3, 1]).seeds == [3, 1]
+    assert RunOptions().jobs is None and RunOptions(seeds=[3, 1]).seeds == [3, 1]
     with pytest.raises(ValueError, match="jobs must be >= 1, got 0"):
         RunOptions(jobs=0)
     with pytest.raises(ValueError, match=r"seed 2 is named twice in \[2, 2\]"):
@@ -20,6 +23,20 @@ def test_run_options_check_with_the_shared_rules():
         RunOptions(seeds=[-1])
     with pytest.raises(TypeError, match="threads must be an int"):
         RunOptions(threads=1.5)
+
+
+def test_by_default_as_many_runs_at_once_as_the_cpus_hold(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(runs, "usable_cpus", lambda: 4)
+    assert cpu_jobs(RunOptions(), 20, 3, cpu, World()) == 3  # one thread per small run: all three at once
+    assert cpu_jobs(RunOptions(), 20, 9, cpu, World()) == 4
+    assert cpu_jobs(RunOptions(threads=2), 20, 3, cpu, World()) == 2
+    assert cpu_jobs(RunOptions(threads=8), 20, 3, cpu, World()) == 1
+    assert cpu_jobs(RunOptions(), 128, 3, cpu, World()) == 1  # a large run takes every CPU's thread
+    assert cpu_jobs(RunOptions(jobs=2), 128, 3, cpu, World()) == 2  # asked for: as asked
+    assert cpu_jobs(RunOptions(), 20, 3, torch.device("cuda"), World()) == 1
+    with pytest.raises(UsageError, match="under torchrun or on a GPU leave it at 1"):
+        cpu_jobs(RunOptions(jobs=2), 20, 3, torch.device("cuda"), World())
 
 
 def test_prepare_out_is_new_or_empty_or_forced(tmp_path):

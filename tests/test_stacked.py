@@ -182,9 +182,12 @@ def test_a_members_model_file_works_with_every_command(seeds_run, tmp_path):
 
 
 def test_compare_seeds(tmp_path):
+    """Each cell's stack in its own worker process (--jobs 2); every member equals its seed's solo run."""
     out = tmp_path / "cmp"
-    result = rnncount("compare", "--cells", "lstm,rnn", "--seeds", "0-1", "--epochs", "2", *CLI_TINY, "--out", out)
+    result = rnncount("compare", "--cells", "lstm,rnn", "--seeds", "0-1", "--epochs", "2", *CLI_TINY, "--jobs", "2",
+                      "--out", out, process=True)
     assert result.returncode == 0, result.stderr
+    assert "[rnn] seed 1: Train Loss: " in result.stdout and "[lstm] Epoch 2/2" in result.stdout
     assert "| epoch | lstm (2 seeds: min / median / max) | rnn (2 seeds: min / median / max) |" in result.stdout
     assert "| first epoch at 100% |" in result.stdout and "| final test loss |" in result.stdout
     assert all((out / cell / f"seed{s}" / "model.pt").exists() for cell in ("lstm", "rnn") for s in (0, 1))
@@ -212,7 +215,6 @@ def test_seeds_that_do_not_fit_in_memory_and_other_conflicts():
                           "need about", "GiB")
     assert_one_line_error(rnncount("train", "--seeds", "0-1", "--seed", "3"), "--seed and --seeds")
     assert_one_line_error(rnncount("train", "--seeds", "0-1", "--resume", "somewhere"), "drop --seeds")
-    assert_one_line_error(rnncount("compare", "--seeds", "0-1", "--jobs", "2"), "--jobs with --seeds")
     assert_one_line_error(rnncount("train", "--seeds", "0-1", "--min-length", "2", "--curriculum", "2"),
                           "curriculum")
 

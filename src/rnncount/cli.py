@@ -224,9 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"comma-separated, from {', '.join(CELLS)} ({listed(cells)})")
     compare.add_argument("--test-lengths", type=int_list, metavar="L,L,...",
                          help="also score each trained cell at these lengths (e.g. 40,100,1000)")
-    compare.add_argument("--jobs", type=positive_int, default=1,
-                         help="train this many cells at once, each in its own process with one thread; their "
-                              "epoch lines come prefixed with the cell (1: one cell after another)")
+    compare.add_argument("--jobs", type=positive_int,
+                         help="train this many cells at once, each in its own process, their epoch lines prefixed "
+                              "with the cell; the numbers are the same either way (default: as many as the CPUs "
+                              "hold, one thread per cell at hidden sizes up to 64; 1: one cell after another)")
     compare.add_argument("--seeds", type=seed_list, help=SEEDS_HELP % "CELL/")
 
     sweep = commands.add_parser("sweep", parents=[training], help="a grid of runs in parallel processes",
@@ -240,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                       "in one process")
     sweep.add_argument("--hidden-sizes", type=int_list, help="e.g. 10,20,40 (--hidden-size)")
     sweep.add_argument("--lengths", type=int_list, help="e.g. 20,50 (--length)")
-    sweep.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, help="worker processes (CPUs)")
+    sweep.add_argument("--jobs", type=positive_int, help="worker processes (default: one per CPU)")
 
     predict = commands.add_parser("predict", help="count the 1s in sequences with a trained model")
     add_model(predict)
@@ -365,8 +366,6 @@ def check_seeds_flags(args: argparse.Namespace) -> None:
         raise UsageError("--seed and --seeds: give one of them")
     if getattr(args, "resume", None) is not None and args.seeds is not None:
         raise UsageError("--resume continues the seeds saved in its folder; drop --seeds")
-    if getattr(args, "jobs", 1) > 1:
-        raise UsageError("--jobs with --seeds: the seeds of a cell already share one process; leave --jobs at 1")
 
 
 def show(printout: report.Printout) -> None:

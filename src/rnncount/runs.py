@@ -8,7 +8,8 @@ nothing here reads a Namespace. The path of one run:
       -> train.train_with_checkpoints            OUT/model.pt and OUT/metrics.json (rnncount.checkpoint)
 
 Epoch lines stream as they come (echo); what ends a command, its table and files, is rnncount.report's.
-Workers (compare --jobs, sweep) are spawned processes of one thread each, from one pool (in_processes).
+Workers (compare's cells, sweep's stacks) are spawned processes, one pool of them (in_processes); each runs
+with the threads one run has alone, so a run's numbers do not depend on how many ran beside it.
 """
 
 from __future__ import annotations
@@ -54,12 +55,13 @@ class RunOptions:
     device: str = "auto"  # rnncount.distributed.resolve_device's names
     threads: int | None = None  # CPU threads; None: 1 for hidden sizes up to 64, torch's default above
     compile: bool = False  # the cells' steps through torch.compile (rnncount.fast)
-    jobs: int = 1  # worker processes (compare: cells at once; sweep: stacks at once)
+    jobs: int | None = None  # worker processes (compare: cells at once; sweep: stacks at once); None: cpu_jobs
     seeds: list[int] | None = None  # train these seeds stacked (rnncount.stacked)
     test_lengths: list[int] | None = None  # compare: also score each cell at these lengths
 
     def __post_init__(self):
-        check_positive_int("jobs", self.jobs)
+        if self.jobs is not None:
+            check_positive_int("jobs", self.jobs)
         if self.threads is not None:
             check_positive_int("threads", self.threads)
         if self.seeds is not None:
@@ -126,8 +128,31 @@ def set_threads(threads: int | None, hidden_size: int) -> None:
         torch.set_num_threads(1)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (taskset and containers narrow os.cpu_count())."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_jobs(options: RunOptions, hidden_size: int, tasks: int, device: torch.device, world: World) -> int:
+    """How many runs at once in worker processes: options.jobs if given (checked), else as many of the tasks as
+    the usable CPUs hold, each run with the threads it has alone (set_threads; hidden sizes above 64 take all
+    the CPUs, so those run one at a time). One (this process) on a GPU or under torchrun."""
+    if options.jobs is None:
+        if world.size > 1 or device.type != "cpu":
+            return 1
+        threads = options.threads or (1 if hidden_size <= 64 else usable_cpus())
+        return max(1, min(tasks, usable_cpus() // threads))
+    if options.jobs > 1 and (world.size > 1 or device.type != "cpu"):
+        raise UsageError("--jobs trains runs in parallel CPU processes; under torchrun or on a GPU leave it at 1")
+    return options.jobs
+
+
 def one_thread() -> None:
-    """A worker process's initializer: one thread (small matmuls; the processes share the cores)."""
+    """A worker process's initializer: one thread (small matmuls; the processes share the cores), until the
+    run it is given sets its own (set_threads)."""
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
     keep_freed_memory()
@@ -177,8 +202,7 @@ def fit(trainer: Trainer, out: Path, prefix: str = "") -> None:
 
 def train_in_world(trainer: Trainer, out: Path, options: RunOptions, prefix: str = "") -> None:
     """Threads and compile as the options say, then fit: what every rank of a run does with its Trainer."""
-    if not prefix:  # a worker process has its one thread already
-        set_threads(options.threads, trainer.model_config.hidden_size)
+    set_threads(options.threads, trainer.model_config.hidden_size)
     trainer.model.rnn.compile_steps(options.compile)
     fit(trainer, out, prefix)
 
@@ -221,17 +245,16 @@ class Comparison:
 
 
 def compare(configs: dict[str, tuple[ModelConfig, TrainConfig]], options: RunOptions) -> Comparison | None:
-    """Each cell trained on the same data into out/CELL, one after another or options.jobs at once in processes;
-    None on ranks other than 0."""
+    """Each cell trained on the same data into out/CELL, several at once in processes (cpu_jobs) or one after
+    another; None on ranks other than 0."""
     world, device = start(options.device)
-    if options.jobs > 1 and (world.size > 1 or device.type != "cpu"):
-        raise UsageError("--jobs trains cells in parallel CPU processes; under torchrun or on a GPU leave it at 1")
+    jobs = cpu_jobs(options, max(m.hidden_size for m, _ in configs.values()), len(configs), device, world)
     out = prepare_out_once(options, "compare", world)
     data = make_datasets(next(iter(configs.values()))[1])  # the same for every cell (a recipe may change the rest)
-    if options.jobs > 1:
+    if jobs > 1:
         done = dict(in_processes(compare_one, {
             cell: (cell, *configs[cell], data, out, options, torch.device("cpu"), World(), f"[{cell}] ")
-            for cell in configs}, options.jobs))
+            for cell in configs}, jobs))
         outcomes = {cell: done[cell] for cell in configs}
     else:
         outcomes = {cell: compare_one(cell, *configs[cell], data, out, options, device, world) for cell in configs}
@@ -249,10 +272,9 @@ def compare_one(cell: str, model_config: ModelConfig, train_config: TrainConfig,
     """Train one cell of a comparison into out/CELL; returns its epochs' metrics and its scores at test_lengths."""
     if world.is_main:
         (out / cell).mkdir(exist_ok=True)
-    if not prefix:  # one after another in this process (a worker process has its one thread already)
-        if world.is_main:
-            say(f"== {cell} ==")
-        set_threads(options.threads, model_config.hidden_size)  # before the Trainer, which draws the data
+    if not prefix and world.is_main:  # one after another in this process
+        say(f"== {cell} ==")
+    set_threads(options.threads, model_config.hidden_size)  # before the Trainer, which draws the data
     trainer = Trainer(model_config, train_config, data, device=device, world=world)
     train_in_world(trainer, out / cell, options, prefix)
     rows = None
@@ -282,11 +304,13 @@ def seeds(configs: dict[str, tuple[ModelConfig, TrainConfig]], options: RunOptio
     """Each cell's options.seeds trained as one stack; compare gives every cell of a seed that seed's data."""
     world, device = start(options.device)
     refuse_world(world)
+    jobs = cpu_jobs(options, max(m.hidden_size for m, _ in configs.values()), len(configs), device, world)
     members: dict[str, list[stacked.Member]] = {}
     try:
         for model_config, train_config in configs.values():
             stacked.check_stackable(train_config)
-            stacked.check_memory(model_config, train_config, len(options.seeds))
+            # jobs stacks train at once: each of them may take the largest's memory
+            stacked.check_memory(model_config, train_config, len(options.seeds) * min(jobs, len(configs)))
         out = prepare_out(options, command)
         shared = next(iter(configs.values()))[1]  # compare: every cell of a seed on that seed's data, as solo does
 
@@ -297,7 +321,7 @@ def seeds(configs: dict[str, tuple[ModelConfig, TrainConfig]], options: RunOptio
             members[cell] = stacked.new_members(model_config, train_config, options.seeds, folder, data_for, device)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    return train_stacks(members, out, options)
+    return train_stacks(members, out, options, jobs)
 
 
 def resume_seeds(folder: Path, options: RunOptions, epochs: int | None = None) -> Stacks:
@@ -310,7 +334,7 @@ def resume_seeds(folder: Path, options: RunOptions, epochs: int | None = None) -
         raise UsageError(str(error)) from None
     say(f"Resuming the {len(members)} seeds in {folder} after epoch "
         f"{min(len(m.trainer.history) for m in members)} of {members[0].trainer.train_config.epochs}")
-    return train_stacks({members[0].trainer.model_config.cell: members}, folder, options)
+    return train_stacks({members[0].trainer.model_config.cell: members}, folder, options, 1)
 
 
 def refuse_world(world: World) -> None:
@@ -318,17 +342,30 @@ def refuse_world(world: World) -> None:
         raise UsageError("--seeds trains the seeds stacked in one process; run it without torchrun")
 
 
-def train_stacks(members: dict[str, list[stacked.Member]], out: Path, options: RunOptions) -> Stacks:
-    seconds = {}
-    for cell, stack in members.items():
-        set_threads(options.threads, stack[0].trainer.model_config.hidden_size)
-        if len(members) > 1:
-            say(f"== {cell}: seeds {', '.join(str(m.trainer.train_config.seed) for m in stack)} ==")
-        seconds[cell] = run_members(stack, options.compile)
+def train_stacks(members: dict[str, list[stacked.Member]], out: Path, options: RunOptions, jobs: int) -> Stacks:
+    """Each cell's stack, `jobs` at once in processes (the members travel there and back) or one after another."""
+    if jobs > 1:
+        done = dict(in_processes(train_stack, {cell: (stack, options, f"[{cell}] ") for cell, stack in members.items()},
+                                 jobs))
+        members = {cell: done[cell][0] for cell in members}
+        seconds = {cell: done[cell][1] for cell in members}
+    else:
+        seconds = {}
+        for cell, stack in members.items():
+            if len(members) > 1:
+                say(f"== {cell}: seeds {', '.join(str(m.trainer.train_config.seed) for m in stack)} ==")
+            seconds[cell] = train_stack(stack, options)[1]
     first, stack = next(iter(members.values()))[0].trainer, next(iter(members.values()))
     config = {**first.model_config.to_dict(), "cells": list(members), **first.train_config.to_dict(),
               "seeds": [m.trainer.train_config.seed for m in stack]}
     return Stacks(members, seconds, out, config)
+
+
+def train_stack(members: list[stacked.Member], options: RunOptions, prefix: str = ""
+                ) -> tuple[list[stacked.Member], float]:
+    """One cell's stack trained with the threads and compile the options say; the members and the wall time."""
+    set_threads(options.threads, members[0].trainer.model_config.hidden_size)
+    return members, run_members(members, options.compile, prefix)
 
 
 def run_members(members: list[stacked.Member], compile: bool = False, prefix: str = "", echo=say) -> float:
@@ -344,17 +381,18 @@ def run_members(members: list[stacked.Member], compile: bool = False, prefix: st
 
 def sweep_grid(runs: list[sweep.Run], settings: dict, options: RunOptions) -> tuple[list[dict], Path]:
     """Train the grid's unfinished runs (resuming those begun), those of a shape stacked, options.jobs stacks at
-    once; a line per run as it ends. Returns the summary rows (rnncount.sweep.summarize) and the folder."""
+    once (None: one per usable CPU; a sweep's runs take one thread each); a line per run as it ends. Returns the
+    summary rows (rnncount.sweep.summarize) and the folder."""
+    jobs = options.jobs or usable_cpus()
     out = prepare_sweep_out(options, settings)
     todo = [run for run in runs if sweep.finished(run, out) is None]
     groups = sweep.shape_groups(todo)
     say(f"{len(runs)} runs: {len(runs) - len(todo)} finished earlier, training {len(todo)} "
-        f"as {len(groups)} stacks of seeds in {min(options.jobs, max(len(groups), 1))} processes")
+        f"as {len(groups)} stacks of seeds in {min(jobs, max(len(groups), 1))} processes")
     ended = 0
     if not groups:
         return sweep.summarize(runs, out), out
-    for index, outcomes in in_processes(train_stacked, {i: (group, out) for i, group in enumerate(groups)},
-                                        options.jobs):
+    for index, outcomes in in_processes(train_stacked, {i: (group, out) for i, group in enumerate(groups)}, jobs):
         for run, outcome in zip(groups[index], outcomes):
             ended += 1
             epochs = None if outcome["error"] else sweep.finished(run, out)["epochs"]
