@@ -1,7 +1,11 @@
 """rnncount.runs: the run options and their checks, the one output-folder check, the one process pool."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,6 +65,65 @@ def square(x):
 def test_in_processes_runs_every_task_once():
     assert dict(in_processes(square, {name: (n,) for name, n in [("a", 2), ("b", 3), ("c", 4)]}, 2)) == {
         "a": 4, "b": 9, "c": 16}
+
+
+def run(folder: str, name: str, seconds: float) -> str:
+    """A task for in_processes: says it started (with its pid), takes `seconds` (< 0: fails after -seconds),
+    and says it ended."""
+    Path(folder, f"{name}.started").write_text(str(os.getpid()))
+    time.sleep(abs(seconds))
+    if seconds < 0:
+        raise ValueError(f"{name} failed")
+    Path(folder, f"{name}.ended").write_text("")
+    return name
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_failing_task_stops_the_pool_at_once(tmp_path):
+    """A worker's exception reaches the caller at once; the running task and the queued one are stopped."""
+    tasks = {"slow": (str(tmp_path), "slow", 60), "bad": (str(tmp_path), "bad", -1),
+             "queued": (str(tmp_path), "queued", 60)}
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="bad failed"):
+        dict(in_processes(run, tasks, 2))
+    assert time.monotonic() - start < 30 and not list(tmp_path.glob("*.ended"))
+    assert not any(alive(int(p.read_text())) for p in tmp_path.glob("*.started"))
+
+
+CTRL_C = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from rnncount.runs import in_processes
+from test_runs import run
+folder = sys.argv[1]
+dict(in_processes(run, {name: (folder, name, 60) for name in ("a", "b", "c")}, 2))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_stops_every_worker_at_once(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) ends the parent and its workers within seconds, where the
+    pool used to let the queued runs train to their end first; the workers print nothing of it."""
+    process = subprocess.Popen([sys.executable, "-c", CTRL_C, str(tmp_path), str(Path(__file__).parent)],
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("*.started"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)
+    start = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - start < 10 and process.returncode != 0
+    assert stderr.count("KeyboardInterrupt") == 1, stderr  # the parent's alone
+    assert not list(tmp_path.glob("*.ended"))
+    assert not any(alive(int(p.read_text())) for p in tmp_path.glob("*.started"))
 
 
 FAULTS = """

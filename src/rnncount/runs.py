@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -150,9 +151,10 @@ def cpu_jobs(options: RunOptions, hidden_size: int, tasks: int, device: torch.de
     return options.jobs
 
 
-def one_thread() -> None:
-    """A worker process's initializer: one thread (small matmuls; the processes share the cores), until the
-    run it is given sets its own (set_threads)."""
+def start_worker() -> None:
+    """A worker process's initializer: Ctrl-C is left to the parent, which stops the workers (in_processes);
+    one thread (small matmuls; the processes share the cores) until the run it is given sets its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
     keep_freed_memory()
@@ -179,12 +181,24 @@ def keep_freed_memory() -> None:
 
 def in_processes(function: Callable, tasks: dict, jobs: int) -> Iterator[tuple]:
     """function(*arguments) for every (key, arguments) of tasks, `jobs` at a time in spawned processes of one
-    thread each; yields (key, result) as each ends (a worker's exception is raised here)."""
-    with ProcessPoolExecutor(max_workers=max(min(jobs, len(tasks)), 1), mp_context=get_context("spawn"),
-                             initializer=one_thread) as pool:
+    thread each; yields (key, result) as each ends.
+
+    A worker's exception is raised here. That, Ctrl-C, or the caller stopping early ends the pool at once: no
+    task starts after it and the running ones are stopped (a run's files are written atomically: a stopped run
+    keeps its last finished epoch), rather than every queued run training to its end first.
+    """
+    pool = ProcessPoolExecutor(max_workers=max(min(jobs, len(tasks)), 1), mp_context=get_context("spawn"),
+                               initializer=start_worker)
+    try:
         futures = {pool.submit(function, *arguments): key for key, arguments in tasks.items()}
         for future in as_completed(futures):
             yield futures[future], future.result()
+    except BaseException:
+        for process in list((pool._processes or {}).values()):  # the executor has no public way before Python 3.14
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 # ---- one run ------------------------------------------------------------------------------------------------
