@@ -180,8 +180,8 @@ def keep_freed_memory() -> None:
 
 
 def in_processes(function: Callable, tasks: dict, jobs: int) -> Iterator[tuple]:
-    """function(*arguments) for every (key, arguments) of tasks, `jobs` at a time in spawned processes of one
-    thread each; yields (key, result) as each ends.
+    """function(*arguments) for every (key, arguments) of tasks, `jobs` at a time in spawned processes (one thread
+    each, unless a task sets its own); yields (key, result) as each ends.
 
     A worker's exception is raised here. That, Ctrl-C, or the caller stopping early ends the pool at once: no
     task starts after it and the running ones are stopped (a run's files are written atomically: a stopped run
