@@ -278,8 +278,8 @@ def test_every_cell_named_is_checked(tmp_path, command):
 
 
 def test_the_command_line_starts_without_the_compiler():
-    """torch._dynamo takes about a second to import: the CLI (and each worker process compare or sweep spawns)
-    imports it only when --compile asks for it."""
+    """torch._dynamo takes about a second to import: importing rnncount and its CLI (all that --help, predict
+    and evaluate need) does not import it. (Training does: torch.optim's constructor imports it.)"""
     import subprocess
     import sys
     code = "import sys, rnncount, rnncount.cli; print('torch._dynamo' in sys.modules)"
