@@ -149,6 +149,32 @@ def test_cell_gradcheck(make):
     assert torch.autograd.gradcheck(step, inputs)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: LSTMCell(2, 5), lambda: LSTMCell(2, 5, proj_size=3, layer_norm=True), lambda: GRUCell(2, 5),
+    lambda: GRUCell(2, 5, reset_after=False), lambda: GRUCell(2, 5, layer_norm=True), lambda: RNNCell(2, 5),
+], ids=["lstm", "lstm_proj_layer_norm", "gru", "gru_reset_before", "gru_layer_norm", "rnn"])
+def test_weights_read_once_per_sequence_give_the_same_gradients_as_read_every_step(make):
+    """A layer hands every step one Weights, with its views (W_hh^T, the GRU's split) made once; reading them
+    afresh at every step (step's weights=None) gives the same outputs and gradients, to the last bit."""
+    torch.manual_seed(0)
+    cell = make()
+    x = torch.randn(6, 4, 2)
+
+    def run(once: bool):
+        weights = cell.own_weights() if once else None
+        state = cell.zero_state((4,), x)
+        for x_t in x:
+            state = cell.step(cell.input_projection(x_t), state, weights=weights)
+        state[0].square().sum().backward()
+        grads = [p.grad.clone() for p in cell.parameters()]
+        cell.zero_grad()
+        return state, grads
+
+    (state_once, grads_once), (state_each, grads_each) = run(once=True), run(once=False)
+    assert all(torch.equal(a, b) for a, b in zip(state_once, state_each))
+    assert all(torch.equal(a, b) for a, b in zip(grads_once, grads_each, strict=True))
+
+
 # ---------------------------------------------------------------------------------------------- initialisation
 
 @pytest.mark.parametrize("kind", list(CELLS))

@@ -234,7 +234,7 @@ def test_cells_take_weights_from_outside():
         other = type(cell)(I, H, **({"num_heads": 2} if isinstance(cell, SLSTMCell) else {}))
         x = torch.randn(B, I)
         state = cell.zero_state((B,), x)
-        ours = cell.step(cell.input_projection(x, weights=other), state, weights=other)
+        ours = cell.step(cell.input_projection(x, weights=other), state, weights=other.own_weights())
         theirs = other.step(other.input_projection(x), state)
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
 

@@ -109,8 +109,8 @@ class RecurrentLayer(nn.Module):
 
     def cell_weights(self, k: int) -> Weights:
         """Cell k's parameters as they are now (after any parametrization), by the cell's own names."""
-        return Weights({name: None if attr is None else getattr(self, attr)
-                        for name, attr in self._weight_names[k].items()})
+        return self.cells[k].read_weights({name: None if attr is None else getattr(self, attr)
+                                           for name, attr in self._weight_names[k].items()})
 
     @property
     def all_weights(self) -> list[list[Tensor]]:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_positive_int
-from .cells import Noise, RecurrentCell, State
+from .cells import Noise, RecurrentCell, State, Weights
 from .init import SCHEMES
 
 
@@ -96,6 +96,9 @@ class _InputGatedCell(RecurrentCell):
         w = self if weights is None else weights
         biases = (None,) * self.num_gates if w.bias_ih is None else w.bias_ih.chunk(self.num_gates)
         return tuple(F.linear(x, weight, bias) for weight, bias in zip(w.weight_ih.chunk(self.num_gates), biases))
+
+    def _step_views(self, w: Weights) -> dict[str, Tensor]:
+        return {}  # no recurrent weights
 
     def coefficients(self, *gate_inputs: Tensor) -> tuple[Tensor, Tensor]:
         """a_t, b_t of h_t = a_t ⊙ h_{t-1} + b_t from the gates' pre-activations, (..., H) each, in weight order."""
@@ -224,12 +227,17 @@ class SLSTMCell(RecurrentCell):
         bias = None if w.bias_ih is None else w.bias_ih + w.bias_hh
         return F.linear(x, w.weight_ih, bias)
 
+    def _step_views(self, w: Weights) -> dict[str, Tensor]:
+        """W_hh as the step's einsum reads it: (4, NH, D, D), gate, head, unit, input unit."""
+        size = self.hidden_size // self.num_heads
+        return {"weight_hh_heads": w.weight_hh.view(4, self.num_heads, size, size)}
+
     def step(self, x_proj: Tensor, state: State, noise: Noise | None = None, weights=None) -> State:
-        w = self if weights is None else weights
+        w = self.own_weights() if weights is None else weights
         h, c, n, m = state  # (B, H) each
         heads, size = self.num_heads, self.hidden_size // self.num_heads
         r = torch.einsum("bkj,gkuj->bgku", h.unflatten(-1, (heads, size)),  # (B, NH, D)
-                         w.weight_hh.view(4, heads, size, size))  # (4, NH, D, D) -> (B, 4, NH, D)
+                         w.weight_hh_heads)  # (4, NH, D, D) -> (B, 4, NH, D)
         i_tilde, f_tilde, z_tilde, o_tilde = (x_proj + r.flatten(1)).chunk(4, dim=-1)  # (B, H) each
         log_f = F.logsigmoid(f_tilde)
         z = torch.tanh(z_tilde)
