@@ -547,6 +547,7 @@ class GRUCell(RecurrentCell):
         h_rec = _dropped(h, noise)  # h_{t-1} as the recurrent matmuls see it
         H = self.hidden_size
         x_rz, x_n = x_proj.split([2 * H, H], dim=1)  # (B, 2H), (B, H)
+        # r, z, n: (B, H) each, from W_hh's two blocks as read_weights made them (transposed: (H, 2H), (H, H))
         r, z = torch.sigmoid(self._recurrence(x_rz, h_rec, w.weight_hh_rz_t, w.ln_gain_hh_rz)).chunk(2, dim=1)
         n = torch.tanh(self._form.candidate(self, x_n, r, h_rec, w.weight_hh_n_t, w.ln_gain_hh_n, w.bias_hh))
         h_next = (1 - z) * n + z * h
