@@ -220,6 +220,52 @@ def test_batch_of_zero_sequences(kind, impl):
     sum(out.sum() for out in outputs).backward()
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("kind", LAYERS + CELLS)
+def test_numpy_numbers_are_taken_where_torch_takes_them(kind, impl):
+    """Sizes built with numpy: a cell's sizes, a layer's num_layers and proj_size, dropout (np.float32)."""
+    numpy = pytest.importorskip("numpy")
+    if kind in CELLS:
+        module = make(impl, kind, numpy.int64(I), numpy.int64(H))
+        assert (module.input_size, module.hidden_size) == (I, H)
+    else:
+        extra = dict(proj_size=numpy.int64(2)) if kind == "LSTM" else {}
+        module = make(impl, kind, I, H, numpy.int64(2), dropout=numpy.float32(0.5), **extra)
+        assert module.num_layers == 2 and module.dropout == 0.5
+        assert getattr(module, "proj_size", 0) == (2 if extra else 0)
+    assert tensors(module(example_input(kind)))[0].shape[-1] == (2 if kind == "LSTM" else H)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("kind", LAYERS + CELLS)
+def test_autocast_input_runs_and_is_close_to_torch(kind, impl):
+    """Under torch.autocast (bfloat16 on a CPU) the input may be bfloat16 while the weights are float32, as in
+    mixed-precision training: no dtype error, outputs within bfloat16's precision of torch.nn's, and backward runs.
+    Outside autocast the same input is refused, as torch.nn refuses it."""
+    reference, module = twins(impl, kind, I, H, **({} if kind in CELLS else STACK))
+    x = example_input(kind).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, got = tensors(reference(x)), tensors(module(x.requires_grad_()))
+    for a, b in zip(expected, got, strict=True):
+        torch.testing.assert_close(b.float(), a.float(), atol=0.05, rtol=0.05)
+    sum(out.float().sum() for out in got).backward()
+    weight = module.weight_hh_l0 if kind in LAYERS else module.weight_hh
+    assert x.grad is not None and weight.grad is not None
+    with pytest.raises(ValueError if kind in LAYERS else RuntimeError):
+        module(x.detach())
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("kind", LAYERS)
+def test_mode_and_repr_are_torch_s(kind, impl):
+    """RNNBase.mode, and the repr's first line: the sizes and every argument off its default, in torch's order."""
+    arguments = dict(LSTM=dict(proj_size=2, num_layers=2, batch_first=True),
+                     GRU=dict(bias=False, bidirectional=True), RNN=dict(nonlinearity="relu", dropout=0.5, num_layers=2))
+    module, reference = make(impl, kind, I, H, **arguments[kind]), make("torch", kind, I, H, **arguments[kind])
+    assert module.mode == reference.mode
+    assert reference.extra_repr() in repr(module)
+
+
 # ----------------------------------------------------------------------------------------- what test_nn.py checks
 
 @pytest.mark.parametrize("impl", IMPLS)

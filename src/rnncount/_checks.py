@@ -11,10 +11,13 @@ torch.nn catches ours), with a message that names the argument:
     constructor sizes      TypeError (not an int); ValueError (layers: < 1); RuntimeError (cells: < 0)
     dropout                ValueError unless a number in [0, 1]
     input dimensions       ValueError;  input width, time steps, state shape/dtype: RuntimeError
-    input dtype != weights ValueError for the layers, RuntimeError for the cells (as torch's)
+    input dtype != weights ValueError for the layers, RuntimeError for the cells (as torch's); not under
+                           autocast, which casts each matmul's operands itself (torch.nn skips it there too)
 """
 
 from __future__ import annotations
+
+import numbers
 
 import torch
 
@@ -23,22 +26,24 @@ def _named(name: str, text: str) -> str:
     return f"{name} {text}" if name else text
 
 
-def check_positive_int(name: str, value) -> int:
-    """A layer's size: an int >= 1."""
-    return _check_int(name, value, 1, ValueError)
+def check_positive_int(name: str, value, integral: bool = False) -> int:
+    """A layer's size: an int >= 1. integral: any integer type (numpy's too) is taken and made an int, as torch.nn
+    takes it for num_layers; otherwise only a Python int (torch.nn's layer sizes, our configs, which go to JSON)."""
+    return _check_int(name, value, 1, ValueError, integral)
 
 
 def check_size(name: str, value) -> int:
-    """A cell's size: an int >= 0 (torch.nn's cells take 0; a negative size fails creating the weights)."""
-    return _check_int(name, value, 0, RuntimeError)
+    """A cell's size: an integer >= 0, numpy's too (torch.nn's cells take 0 and numpy integers; a negative size
+    fails creating the weights)."""
+    return _check_int(name, value, 0, RuntimeError, integral=True)
 
 
-def _check_int(name: str, value, minimum: int, error: type[Exception]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+def _check_int(name: str, value, minimum: int, error: type[Exception], integral: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral if integral else int):
         raise TypeError(_named(name, f"must be an int, got {type(value).__name__}"))
     if value < minimum:
         raise error(_named(name, f"must be >= {minimum}, got {value}"))
-    return value
+    return int(value)
 
 
 def check_nonnegative_int(name: str, value) -> int:
@@ -119,8 +124,8 @@ def check_probability(name: str, value, shown=None) -> float:
 
 
 def check_dropout(value) -> float:
-    """The dropout between layers: a number in [0, 1], as torch.nn's RNNs take it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+    """The dropout between layers: a number in [0, 1] (numpy's too), as torch.nn's RNNs take it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
         raise ValueError(f"dropout must be a number in [0, 1], got {value!r}")
     return float(value)
 
@@ -142,21 +147,27 @@ def check_input(tensor, input_size: int, batched_dims: int) -> None:
 
 
 def check_state(name: str, tensor, expected: tuple[int, ...], like: torch.Tensor) -> None:
-    """A state tensor must be a tensor of the expected shape, with the input's dtype and device."""
+    """A state tensor must be a tensor of the expected shape, with the input's dtype (but under autocast) and device."""
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tuple(tensor.shape) != tuple(expected):
         raise RuntimeError(f"{name} has shape {tuple(tensor.shape)}, expected {tuple(expected)}")
-    if tensor.dtype != like.dtype or tensor.device != like.device:
+    if tensor.device != like.device or (tensor.dtype != like.dtype and not _autocast(like)):
         raise RuntimeError(
             f"{name} is {tensor.dtype} on {tensor.device}, expected {like.dtype} on {like.device} like the input"
         )
 
 
 def check_dtype(tensor: torch.Tensor, parameter: torch.Tensor, error: type[Exception]) -> None:
-    """The input must have the parameters' dtype and device (a mismatch would fail deep in a matmul)."""
-    if tensor.dtype != parameter.dtype or tensor.device != parameter.device:
+    """The input must have the parameters' device, and their dtype unless autocast is on (a mismatch would fail
+    deep in a matmul; under autocast every matmul casts its operands, as for torch.nn's RNNs)."""
+    if tensor.device != parameter.device or (tensor.dtype != parameter.dtype and not _autocast(tensor)):
         raise error(
             f"input is {tensor.dtype} on {tensor.device} but the parameters are {parameter.dtype} on "
             f"{parameter.device}; convert one to the other (e.g. module.to(input.dtype))"
         )
+
+
+def _autocast(tensor: torch.Tensor) -> bool:
+    """Whether autocast is on for this tensor's device type (torch.autocast, AMP)."""
+    return torch.is_autocast_enabled(tensor.device.type)

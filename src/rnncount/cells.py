@@ -32,6 +32,7 @@ The two random ones need masks; a layer draws a sequence's masks once, before it
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import torch
@@ -254,11 +255,11 @@ class RecurrentCell(nn.Module):
 
 def check_proj_size(proj_size, hidden_size: int) -> int:
     """proj_size: an int in [0, hidden_size) (0: no projection); TypeError/ValueError as torch.nn.LSTM."""
-    if isinstance(proj_size, bool) or not isinstance(proj_size, int):
+    if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral):
         raise TypeError(f"proj_size must be an int, got {type(proj_size).__name__}")
     if not 0 <= proj_size < max(hidden_size, 1):
         raise ValueError(f"proj_size must be an int in [0, hidden_size={hidden_size}), got {proj_size}")
-    return proj_size
+    return int(proj_size)
 
 
 def _recurrence(x_proj: Tensor, h: Tensor, weight_hh_t: Tensor, ln_gain: None = None) -> Tensor:
@@ -385,7 +386,7 @@ class LSTMCell(RecurrentCell):
                  coupled: bool = False, layer_norm: bool = False, recurrent_dropout: float = 0.0,
                  zoneout: float = 0.0):
         check_size("hidden_size", hidden_size)  # first: the proj_size check below reads it
-        check_proj_size(proj_size, hidden_size)
+        proj_size = check_proj_size(proj_size, hidden_size)
         self.coupled = bool(coupled)
         if coupled:  # gates f, g, o
             self.num_gates, self.forget_gate = 3, 0
@@ -586,4 +587,4 @@ class RNNCell(RecurrentCell):
         return _zoned_out((h_next,), state, noise)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
+        return super().extra_repr() + ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity}")

@@ -76,7 +76,7 @@ class RecurrentLayer(nn.Module):
         super().__init__()
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.num_layers = check_positive_int("num_layers", num_layers, integral=True)
         self.dropout = check_dropout(dropout)
         if self.dropout and num_layers == 1:
             warnings.warn("dropout acts between layers only, so it has no effect with num_layers=1", stacklevel=3)
@@ -219,7 +219,11 @@ class RecurrentLayer(nn.Module):
         return [tuple(h[k] for h in shaped) for k in range(count)]
 
     def extra_repr(self) -> str:
-        options = [f"num_layers={self.num_layers}"] if self.num_layers > 1 else []
+        """torch.nn's: the sizes, then what differs from the defaults (the variants show on the cells below)."""
+        options = [f"{self.input_size}, {self.hidden_size}"]
+        options += [f"proj_size={self.proj_size}"] if self.proj_size else []
+        options += [f"num_layers={self.num_layers}"] if self.num_layers != 1 else []
+        options += ["bias=False"] if not self.bias else []
         options += [name + "=True" for name in ("batch_first", "bidirectional") if getattr(self, name)]
         options += [f"dropout={self.dropout}"] if self.dropout else []
         return ", ".join(options)
@@ -286,7 +290,7 @@ class LSTM(RecurrentLayer):
                  forget_bias: float | None = None, peephole: bool = False, coupled: bool = False,
                  layer_norm: bool = False, recurrent_dropout: float = 0.0, zoneout: float = 0.0):
         check_positive_int("hidden_size", hidden_size)
-        check_proj_size(proj_size, hidden_size)
+        proj_size = check_proj_size(proj_size, hidden_size)
         variants = dict(peephole=peephole, coupled=coupled, layer_norm=layer_norm,
                         recurrent_dropout=recurrent_dropout, zoneout=zoneout)
         super().__init__(
@@ -294,6 +298,8 @@ class LSTM(RecurrentLayer):
                                              forget_bias=forget_bias, **variants),
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.proj_size = proj_size
+
+    mode = "LSTM"  # torch.nn's name of the recurrence (RNNBase.mode)
 
     def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None, *,
                 lengths: Sequence[int] | Tensor | None = None, return_cell_states: bool = False):
@@ -323,6 +329,8 @@ class GRU(HiddenStateLayer):
                          input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.reset_after = reset_after
 
+    mode = "GRU"  # torch.nn's name of the recurrence (RNNBase.mode)
+
 
 class RNN(HiddenStateLayer):
     """torch.nn.RNN (Elman, tanh or relu), from rnncount.RNNCell.
@@ -340,6 +348,11 @@ class RNN(HiddenStateLayer):
                                                          recurrent_dropout=recurrent_dropout, zoneout=zoneout),
                          input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.nonlinearity = nonlinearity
+
+    @property
+    def mode(self) -> str:
+        """torch.nn's name of the recurrence (RNNBase.mode): RNN_TANH or RNN_RELU."""
+        return f"RNN_{self.nonlinearity.upper()}"
 
 
 def _no_noise(layer: str, recurrent_dropout: float, zoneout: float) -> None:
