@@ -150,3 +150,31 @@ def test_keep_freed_memory_reuses_pages_instead_of_faulting_them_in_again():
     thousands of page faults, depending on its moving threshold); kept, they are reused."""
     kept = subprocess.run([sys.executable, "-c", FAULTS, "keep"], capture_output=True, text=True, check=True)
     assert int(kept.stdout) <= 10
+
+
+def frozen_and_collected() -> tuple[int, int]:
+    """A task: how many objects the worker holds frozen, and how many a collection finds after a cycle is dropped."""
+    import gc
+
+    class Node:
+        pass
+    node = Node()
+    node.self = node  # a reference cycle, garbage once dropped
+    del node
+    return gc.get_freeze_count(), gc.collect()
+
+
+def test_workers_freeze_their_imports_but_collect_what_tasks_make():
+    """A worker leaves torch's and dynamo's import-time objects out of the collector's passes (runs.freeze_objects:
+    the collection at its exit walked them all, ~2 s of a compare's end), and still collects a task's garbage."""
+    ((_, (frozen, collected)),) = in_processes(frozen_and_collected, {"task": ()}, 2)
+    assert frozen > 100_000 and collected >= 1
+
+
+def test_the_command_freezes_before_exit_and_keeps_main_s_exit_code():
+    """`python -m rnncount` (the rnncount program): main's exit code, then gc.freeze (main alone, called in-process,
+    does not freeze: it is a library function)."""
+    script = "import gc, sys; from rnncount import cli; sys.argv = ['rnncount', 'predict', '--model', 'no/model.pt', '01']; " \
+             "code = cli.command(); print(code, gc.get_freeze_count() > 0)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.split() == ["2", "True"]
