@@ -264,7 +264,14 @@ def check_proj_size(proj_size, hidden_size: int) -> int:
 
 def _recurrence(x_proj: Tensor, h: Tensor, weight_hh_t: Tensor, ln_gain: None = None) -> Tensor:
     """x_proj + h W_hh^T in one fused matmul (addmm), from W_hh^T (H_rec, G*H): (B, G*H).
-    (ln_gain: a layer-normalised cell's, unused here.)"""
+    (ln_gain: a layer-normalised cell's, unused here.)
+
+    Under torch.func.vmap (stacked models, rnncount.stacked) addmm's batching rule is x_proj * 1 + bmm + add;
+    there x_proj + h @ W_hh^T is the same numbers (bmm + add) with one op less forward and backward: a stacked
+    LSTM or GRU step 7% faster (5 models, interleaved, one thread). A cell alone runs the fused addmm.
+    """
+    if torch._C._functorch.is_batchedtensor(x_proj):
+        return x_proj + h @ weight_hh_t
     return torch.addmm(x_proj, h, weight_hh_t)
 
 
