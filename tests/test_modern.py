@@ -137,6 +137,26 @@ def test_minlstm_by_hand_with_numbers():
         s * 4.0 + s * 2.0)
 
 
+@pytest.mark.parametrize("parallel", [True, False])
+def test_minlstm_stays_finite_where_both_gates_round_to_zero(parallel):
+    """Below a pre-activation of about -104, sigmoid rounds to 0 in float32, and f / (f + i) would be 0/0. The
+    scaled gates are their limit instead (f' = i' = 1/2 for equal pre-activations; sigmoid(k_f - k_i) in general),
+    in the step loop and the parallel scan alike, and the gradients are finite."""
+    layer = MinLSTM(1, 1)
+    layer.parallel = parallel
+    with torch.no_grad():
+        layer.weight_ih_l0.copy_(torch.tensor([[1.0], [1.0], [0.0]]))  # k_f = k_i = x_t, h̃ = g(0) = 1/2
+        layer.bias_ih_l0.zero_()
+    x = torch.tensor([[[1.0]], [[-120.0]], [[1.0]]], requires_grad=True)
+    output, _ = layer(x)
+    assert output.flatten().tolist() == [0.25, 0.375, 0.4375]  # h = h/2 + 1/4 at every step: exact in float32
+    output.sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(layer.weight_ih_l0.grad).all()
+    k_f, k_i = torch.tensor([-200.0, -110.0]), torch.tensor([-190.0, -130.0])
+    a, _ = MinLSTMCell(1, 1).coefficients(k_f, k_i, torch.zeros(2))
+    torch.testing.assert_close(a, torch.sigmoid(k_f - k_i), rtol=1e-5, atol=0)  # float32: to its rounding
+
+
 def block_diagonal(cell):
     """The sLSTM's recurrent matrix written out in full, (4H, H): zeros outside each head's block."""
     size = cell.hidden_size // cell.num_heads
