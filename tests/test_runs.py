@@ -174,7 +174,30 @@ def test_workers_freeze_their_imports_but_collect_what_tasks_make():
 def test_the_command_freezes_before_exit_and_keeps_main_s_exit_code():
     """`python -m rnncount` (the rnncount program): main's exit code, then gc.freeze (main alone, called in-process,
     does not freeze: it is a library function)."""
-    script = "import gc, sys; from rnncount import cli; sys.argv = ['rnncount', 'predict', '--model', 'no/model.pt', '01']; " \
-             "code = cli.command(); print(code, gc.get_freeze_count() > 0)"
+    script = "import gc, sys; from rnncount.__main__ import command; " \
+             "sys.argv = ['rnncount', 'predict', '--model', 'no/model.pt', '01']; " \
+             "code = command(); print(code, gc.get_freeze_count() > 0)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout.split() == ["2", "True"]
+
+
+INTERRUPTED_IMPORT = """
+import sys
+class Interrupt:  # Ctrl-C while the command line (and torch) is being imported
+    def find_spec(self, name, path, target=None):
+        if name == "rnncount.cli":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupt())
+from rnncount.__main__ import command
+sys.exit(command())
+"""
+
+
+def test_ctrl_c_while_torch_loads_ends_in_one_line():
+    """The program imports torch inside its own Ctrl-C handling (rnncount.__main__): `import rnncount` alone does
+    not import torch, and an interrupt during the import gives one line and exit code 130, not a traceback."""
+    light = subprocess.run([sys.executable, "-c", "import sys, rnncount; print('torch' in sys.modules)"],
+                           capture_output=True, text=True, check=True)
+    assert light.stdout.strip() == "False"
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT], capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (130, "rnncount: interrupted\n")

@@ -288,14 +288,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def command() -> int:
-    """The rnncount program (and python -m rnncount): main, then the objects left frozen for a quick exit
-    (runs.freeze_objects; main itself leaves them alone, as a library function called many times in one process)."""
-    code = main()
-    runs.freeze_objects()
-    return code
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runs.keep_freed_memory()
