@@ -158,6 +158,19 @@ def check_state(name: str, tensor, expected: tuple[int, ...], like: torch.Tensor
         )
 
 
+def check_fits_in_memory(need: int, what: str, advice: str) -> None:
+    """ValueError if `need` bytes are more than half the memory free now (Linux; elsewhere no check): refused before
+    anything is allocated, rather than a process the system kills for memory, taking others with it."""
+    import os
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > free / 2:
+        raise ValueError(f"{what} about {need / 2**30:.1f} GiB, more than half the {free / 2**30:.1f} GiB free; "
+                         f"{advice}")
+
+
 def check_dtype(tensor: torch.Tensor, parameter: torch.Tensor, error: type[Exception]) -> None:
     """The input must have the parameters' device, and their dtype unless autocast is on (a mismatch would fail
     deep in a matmul; under autocast every matmul casts its operands, as for torch.nn's RNNs)."""

@@ -27,6 +27,12 @@ from .runs import UsageError
 from .train import NonFiniteError, TrainConfig
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """Python's MemoryError, torch's on a GPU, and the CPU allocator's RuntimeError ("can't allocate memory")."""
+    return (isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
+            or (isinstance(error, RuntimeError) and "can't allocate memory" in str(error)))
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors: one line too
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -48,8 +54,20 @@ def checked(check, *args):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def positive_int(text: str) -> int:
-    return checked(check_positive_int, "", parsed(text, int, "a whole number"))
+LARGEST_INT = 2**31 - 1  # any count or size the command line takes (the memory estimate bounds them further)
+MOST_WORKERS = 1024  # threads or worker processes: more than any machine runs usefully
+
+
+def positive_int(text: str, most: int = LARGEST_INT) -> int:
+    value = checked(check_positive_int, "", parsed(text, int, "a whole number"))
+    if value > most:
+        raise argparse.ArgumentTypeError(f"must be at most {most}, got {text}")
+    return value
+
+
+def worker_count(text: str) -> int:
+    """--threads, --jobs: a positive int up to MOST_WORKERS (each thread or process costs memory up front)."""
+    return positive_int(text, MOST_WORKERS)
 
 
 def seed_int(text: str) -> int:
@@ -202,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     output = training.add_argument_group("output")
     output.add_argument("--out", type=Path, help="output folder (default: runs/COMMAND-TIME)")
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
-    output.add_argument("--threads", type=positive_int,
+    output.add_argument("--threads", type=worker_count,
                         help="CPU threads (default: 1 for hidden sizes up to 64, where one is fastest)")
     output.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                         help="run the cells' steps through torch.compile, 20 steps per compiled chunk; minGRU "
@@ -224,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"comma-separated, from {', '.join(CELLS)} ({listed(cells)})")
     compare.add_argument("--test-lengths", type=int_list, metavar="L,L,...",
                          help="also score each trained cell at these lengths (e.g. 40,100,1000)")
-    compare.add_argument("--jobs", type=positive_int,
+    compare.add_argument("--jobs", type=worker_count,
                          help="train this many cells at once, each in its own process, their epoch lines prefixed "
                               "with the cell; the numbers are the same either way (default: as many as the CPUs "
                               "hold, one thread per cell at hidden sizes up to 64; 1: one cell after another)")
@@ -241,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                       "in one process")
     sweep.add_argument("--hidden-sizes", type=int_list, help="e.g. 10,20,40 (--hidden-size)")
     sweep.add_argument("--lengths", type=int_list, help="e.g. 20,50 (--length)")
-    sweep.add_argument("--jobs", type=positive_int, help="worker processes (default: one per CPU)")
+    sweep.add_argument("--jobs", type=worker_count, help="worker processes (default: one per CPU)")
 
     predict = commands.add_parser("predict", help="count the 1s in sequences with a trained model")
     add_model(predict)
@@ -316,12 +334,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get("RNNCOUNT_DEBUG"):
             raise
+        first_line = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
         if lost_a_peer(error):  # under torchrun: not our bug, and torchrun --max-restarts starts the group again
-            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
             print(f"rnncount {args.command}: error: another process of this run stopped ({first_line})",
                   file=sys.stderr)
             return 1
-        print(f"rnncount {args.command}: internal error: {type(error).__name__}: {error} "
+        if out_of_memory(error):  # sizes past what the machine holds (the run's own estimate did not catch it)
+            print(f"rnncount {args.command}: error: not enough memory for this ({first_line}); choose smaller sizes",
+                  file=sys.stderr)
+            return 2
+        print(f"rnncount {args.command}: internal error: {type(error).__name__}: {first_line} "
               "(set RNNCOUNT_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return 1
     finally:
@@ -448,6 +470,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     model, payload, device = use.load_on_device(args.model, args.device)
     length = use.evaluation_length(payload, args.length)
+    fits_in_memory([length], args.samples, at_once=True)
     note(use.outside_training_note(payload, [length]))
     result = use.evaluate_at(model, length, args.samples, args.seed, device)
     print(f"Length {length}, {args.samples} samples (seed {args.seed}): Loss: {result['loss']:.4f}; "
@@ -455,8 +478,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def fits_in_memory(lengths: list[int], samples: int, at_once: bool = False) -> None:
+    """UsageError (exit 2) if scoring would need more than half the free memory (runs.scoring_fits)."""
+    try:
+        runs.scoring_fits(lengths, samples, at_once)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
 def run_generalize(args: argparse.Namespace) -> int:
     model, payload, device = use.load_on_device(args.model, args.device)
+    fits_in_memory(args.lengths, args.samples)
     out = use.generalization_folder(args.out or args.model.parent)
     use.threads_for(payload)
     rows = generalize.generalization(model, args.lengths, args.samples, args.seed, device, progress=True)

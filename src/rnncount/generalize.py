@@ -36,7 +36,7 @@ def generalization(model: nn.Module, lengths=DEFAULT_LENGTHS, samples: int = 100
     """
     was_training = model.training
     model.eval()
-    blocks = {length: max(1, min(1000, max(200, 200_000 // length))) for length in lengths}  # sequences at once
+    blocks = block_sizes(lengths)
     bar = _progress(None, "generalize", progress, total=sum(samples * length for length in lengths), unit="step",
                     unit_scale=True)  # counts sequence-steps
     rows = []
@@ -55,6 +55,18 @@ def generalization(model: nn.Module, lengths=DEFAULT_LENGTHS, samples: int = 100
         bar.close()
     model.train(was_training)
     return rows
+
+
+def block_sizes(lengths) -> dict[int, int]:
+    """How many sequences of each length are scored at once: about 200,000 steps' bits, 200 to 1,000 sequences."""
+    return {length: max(1, min(1000, max(200, 200_000 // length))) for length in lengths}
+
+
+def memory_needed(lengths, samples: int) -> int:
+    """A generous estimate of generalization's peak memory in bytes: one block of sequences at the longest length,
+    its bits and a float copy (the states are a chunk's, and small beside them)."""
+    blocks = block_sizes(lengths)
+    return max((min(blocks[length], samples) * length * 16 for length in lengths), default=0)
 
 
 @torch.no_grad()

@@ -29,11 +29,11 @@ from pathlib import Path
 import torch
 
 from . import report, stacked, sweep
-from ._checks import check_positive_int, check_seeds
+from ._checks import check_fits_in_memory, check_positive_int, check_seeds
 from .distributed import World, join_world
 from .elastic import resume_restarted
 from .files import is_unfinished_write, write_json_atomically
-from .generalize import generalization
+from .generalize import generalization, memory_needed
 from .model import ModelConfig
 from .train import NonFiniteError, TrainConfig, Trainer, format_epoch, load_trainer, make_datasets, \
     train_with_checkpoints
@@ -238,12 +238,31 @@ def train_in_world(trainer: Trainer, out: Path, options: RunOptions, prefix: str
 def train(model_config: ModelConfig, train_config: TrainConfig, options: RunOptions) -> Path | None:
     """One run into a new folder, alone or under torchrun; the folder (None on ranks other than 0)."""
     world, device = start(options.device)
+    fits(model_config, train_config)
     out, trainer = options.out, resume_restarted(options.out, model_config, train_config, device, world)
     if trainer is None:  # not restarted by torchrun, or nothing of this run's to resume
         out = prepare_out_once(options, "train", world)
         trainer = Trainer(model_config, train_config, device=device, world=world)
     train_in_world(trainer, out, options)
     return out if world.is_main else None
+
+
+def fits(model_config: ModelConfig, train_config: TrainConfig, test_lengths=None) -> None:
+    """UsageError if one run of this size (and its scoring at test_lengths) would need more than half the free
+    memory, before anything is allocated (stacked.check_memory, generalize.memory_needed)."""
+    try:
+        stacked.check_memory(model_config, train_config)
+        scoring_fits(test_lengths or [], 1000)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def scoring_fits(lengths, samples: int, at_once: bool = False) -> None:
+    """ValueError if scoring `samples` sequences at each of these lengths would need more than half the free memory:
+    generalize holds one block of sequences at a time, evaluate (at_once) all of them and their float copy."""
+    need = samples * max(lengths, default=0) * 16 if at_once else memory_needed(lengths, samples)
+    check_fits_in_memory(need, f"scoring {samples} sequences of length {max(lengths, default=0)} needs",
+                         "choose shorter lengths or fewer samples")
 
 
 def resume(folder: Path, options: RunOptions, epochs: int | None = None) -> Path | None:
@@ -277,6 +296,8 @@ def compare(configs: dict[str, tuple[ModelConfig, TrainConfig]], options: RunOpt
     another; None on ranks other than 0."""
     world, device = start(options.device)
     jobs = cpu_jobs(options, max(m.hidden_size for m, _ in configs.values()), len(configs), device, world)
+    for model_config, train_config in configs.values():
+        fits(model_config, train_config, options.test_lengths)
     out = prepare_out_once(options, "compare", world)
     data = make_datasets(next(iter(configs.values()))[1])  # the same for every cell (a recipe may change the rest)
     if jobs > 1:
@@ -412,6 +433,8 @@ def sweep_grid(runs: list[sweep.Run], settings: dict, options: RunOptions) -> tu
     once (None: one per usable CPU; a sweep's runs take one thread each); a line per run as it ends. Returns the
     summary rows (rnncount.sweep.summarize) and the folder."""
     jobs = options.jobs or usable_cpus()
+    for run in runs:
+        fits(run.model, run.train)
     out = prepare_sweep_out(options, settings)
     todo = [run for run in runs if sweep.finished(run, out) is None]
     groups = sweep.shape_groups(todo)

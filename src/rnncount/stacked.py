@@ -37,7 +37,6 @@ would), and leaves the stack; the others go on, their numbers unchanged by it (m
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +48,7 @@ from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 from torch.utils._pytree import tree_map
 
+from ._checks import check_fits_in_memory
 from .checkpoint import save_checkpoint, save_metrics
 from .model import ModelConfig
 from .fast import eager
@@ -405,24 +405,26 @@ def fit_stacked(members: list[Member], compile: bool = False, progress: bool = F
 
 def estimated_bytes(model_config: ModelConfig, train_config: TrainConfig, count: int) -> int:
     """A generous estimate of what `count` stacked members need: each one's data twice (its Trainer's and the
-    stack's copy), and a training step's kept activations (every step's gates and states, forward and backward)."""
+    stack's copy), a training step's kept activations (every step's gates and states, forward and backward), and
+    its parameters four times (weights, gradients, Adam's two moments; at most 4 gates of H units, each reading
+    at most 2H inputs and the state)."""
     data = (train_config.train_samples + train_config.test_samples) * train_config.length * (4 + 8)
     test_batch = min(train_config.test_samples, 1000)
-    steps = max(train_config.batch_size, test_batch) * train_config.length * model_config.num_layers
-    activations = steps * model_config.hidden_size * 4 * 16
-    return count * (2 * data + activations)
+    batch = min(train_config.batch_size, train_config.train_samples)  # a batch holds at most every sample
+    steps = max(batch, test_batch) * train_config.length * model_config.num_layers
+    hidden = model_config.hidden_size
+    activations = steps * hidden * 4 * 16
+    parameters = model_config.num_layers * 4 * hidden * (3 * hidden + 2) * 4 * 4
+    return count * (2 * data + activations + parameters)
 
 
-def check_memory(model_config: ModelConfig, train_config: TrainConfig, count: int) -> None:
-    """ValueError if `count` members would need more than half the memory free now (Linux; elsewhere no check)."""
-    try:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return
-    need = estimated_bytes(model_config, train_config, count)
-    if need > free / 2:
-        raise ValueError(f"{count} stacked models of this size need about {need / 2**30:.1f} GiB, more than half "
-                         f"the {free / 2**30:.1f} GiB free; train fewer seeds at once")
+def check_memory(model_config: ModelConfig, train_config: TrainConfig, count: int = 1) -> None:
+    """ValueError if `count` stacked members (or one run) would need more than half the memory free now (Linux;
+    elsewhere no check), before anything is allocated."""
+    what, advice = ((f"{count} stacked models of this size need", "train fewer seeds at once") if count > 1 else
+                    ("a run of this size needs", "choose smaller sizes (--hidden-size, --num-layers, "
+                                                 "--train-samples, --test-samples, --length, --batch-size)"))
+    check_fits_in_memory(estimated_bytes(model_config, train_config, count), what, advice)
 
 
 def format_members_epoch(epoch: int, epochs: int, outcomes: list[tuple[Member, EpochMetrics | str]],
