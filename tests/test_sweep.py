@@ -79,3 +79,38 @@ def test_sweep_grid_axes_and_bad_input(tmp_path):
     assert_one_line_error(rnncount("sweep", "--hidden-sizes", "10,0"), "--hidden-sizes", "must be >= 1")
     changed = rnncount("sweep", "--cells", "rnn", "--seeds", "0,2", "--epochs", "2", "--out", out)
     assert_one_line_error(changed, "holds a sweep with other settings (epochs")
+
+
+SMALL = ["--cells", "lstm", "--seeds", "0-1", "--hidden-sizes", "4", "--train-samples", "200", "--test-samples", "30",
+         "--length", "8", "--jobs", "1"]
+
+
+def epochs_of(out, run="lstm-h4-len8-seed0"):
+    return len(json.loads((out / run / "metrics.json").read_text())["epochs"])
+
+
+def test_force_with_other_settings_trains_the_new_runs_over_the_old(tmp_path):
+    """--force on a folder of a sweep with other settings (here more epochs) trains every run anew with the new
+    settings, rather than resuming the old runs with their own (which left a folder no rerun could use)."""
+    out = tmp_path / "sweep"
+    assert rnncount("sweep", *SMALL, "--epochs", "1", "--out", out).returncode == 0
+    refused = rnncount("sweep", *SMALL, "--epochs", "2", "--out", out)
+    assert_one_line_error(refused, "holds a sweep with other settings (epochs)")
+    forced = rnncount("sweep", *SMALL, "--epochs", "2", "--out", out, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "0 finished earlier, training 2" in forced.stdout and epochs_of(out) == 2
+    again = rnncount("sweep", *SMALL, "--epochs", "2", "--out", out)
+    assert again.returncode == 0 and "2 finished earlier, training 0" in again.stdout
+
+
+def test_unreadable_records_are_refused_or_retrained(tmp_path):
+    """A sweep.json that is not a sweep's record: one line, exit 2 (--force writes a new one); a run's unreadable
+    metrics.json: that run is trained again, the others are kept."""
+    out = tmp_path / "sweep"
+    assert rnncount("sweep", *SMALL, "--epochs", "1", "--out", out).returncode == 0
+    (out / "sweep.json").write_text("garbage")
+    assert_one_line_error(rnncount("sweep", *SMALL, "--epochs", "1", "--out", out), "is not a sweep's record")
+    (out / "lstm-h4-len8-seed0" / "metrics.json").write_text("[1, 2]")
+    forced = rnncount("sweep", *SMALL, "--epochs", "1", "--out", out, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "1 finished earlier, training 1" in forced.stdout and epochs_of(out) == 1

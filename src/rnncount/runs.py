@@ -456,7 +456,13 @@ def prepare_sweep_out(options: RunOptions, settings: dict) -> Path:
     out = options.out or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     recorded = out / "sweep.json"
     if recorded.is_file():
-        earlier = json.loads(recorded.read_text())
+        try:
+            earlier = json.loads(recorded.read_text())
+        except ValueError:
+            earlier = None
+        if not isinstance(earlier, dict) and not options.force:
+            raise UsageError(f"--out {out} holds a sweep.json that is not a sweep's record; choose another folder "
+                             "or pass --force")
         if earlier != settings and not options.force:
             changed = ", ".join(sorted(k for k in settings.keys() | earlier.keys()
                                        if settings.get(k) != earlier.get(k)))
@@ -468,12 +474,18 @@ def prepare_sweep_out(options: RunOptions, settings: dict) -> Path:
     return out
 
 
+def resumable(run: sweep.Run, out: Path) -> bool:
+    """Whether the run's folder holds a start of this very run (its model file, and a metrics.json with its settings);
+    anything else there (an earlier sweep's run with other settings, under --force) is trained over from scratch."""
+    return (out / run.name / "model.pt").exists() and sweep.recorded(run, out) is not None
+
+
 def train_one(run: sweep.Run, out: Path) -> dict:
     """Train (or resume) one run of a grid in this process, one thread; returns its outcome."""
     torch.set_num_threads(1)
     folder = out / run.name
     folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "model.pt").exists():  # killed part-way earlier: continue from its last epoch
+    if resumable(run, out):  # killed part-way earlier: continue from its last epoch
         trainer = load_trainer(folder / "model.pt")
     else:
         trainer = Trainer(run.model, run.train)
@@ -497,7 +509,7 @@ def train_stacked(runs: list[sweep.Run], out: Path) -> list[dict]:
     for run in runs:
         folder = out / run.name
         folder.mkdir(parents=True, exist_ok=True)
-        if (folder / "model.pt").exists():  # killed part-way earlier: continue from its last epoch
+        if resumable(run, out):  # killed part-way earlier: continue from its last epoch
             members.append(stacked.Member.resume(folder))
         else:
             members.append(stacked.Member.new(run.model, run.train, folder))

@@ -42,13 +42,23 @@ def grid(model: ModelConfig, train: TrainConfig, cells: list[str], hidden_sizes:
             for cell, hidden, length, seed in product(cells, hidden_sizes, lengths, seeds)]
 
 
+def recorded(run: Run, out: Path) -> dict | None:
+    """The run's metrics.json if its folder holds this run (the same settings), else None: an unreadable file, or
+    a run an earlier sweep with other settings left there (`sweep --force` replaces those), is not this run."""
+    try:
+        report = json.loads((out / run.name / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    settings = json.loads(json.dumps({**run.model.to_dict(), **run.train.to_dict()}))  # as JSON holds them
+    if not isinstance(report, dict) or report.get("config") != settings or not isinstance(report.get("epochs"), list):
+        return None
+    return report
+
+
 def finished(run: Run, out: Path) -> dict | None:
     """The run's metrics.json if all its epochs are done, else None."""
-    path = out / run.name / "metrics.json"
-    if not path.exists():
-        return None
-    report = json.loads(path.read_text())
-    return report if len(report["epochs"]) >= run.train.epochs else None
+    report = recorded(run, out)
+    return report if report is not None and len(report["epochs"]) >= run.train.epochs else None
 
 
 def shape_groups(runs: list[Run]) -> list[list[Run]]:
