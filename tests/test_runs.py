@@ -43,17 +43,25 @@ def test_by_default_as_many_runs_at_once_as_the_cpus_hold(monkeypatch):
         cpu_jobs(RunOptions(jobs=2), 20, 3, torch.device("cuda"), World())
 
 
+def prepared(options: RunOptions) -> Path:
+    """prepare_out as one command runs it: its folder held, then released when the command ends."""
+    try:
+        return prepare_out(options, "train")
+    finally:
+        runs.release()
+
+
 def test_prepare_out_is_new_or_empty_or_forced(tmp_path):
     out = tmp_path / "a" / "b"
-    assert prepare_out(RunOptions(out=out), "train") == out and out.is_dir()
+    assert prepared(RunOptions(out=out)) == out and out.is_dir()
     (out / ".model.pt.x1y2z3.tmp").write_bytes(b"half")  # what a kill during the first save leaves
-    assert prepare_out(RunOptions(out=out), "train") == out
+    assert prepared(RunOptions(out=out)) == out
     (out / "model.pt").write_bytes(b"")
     with pytest.raises(UsageError, match="exists and is not empty"):
-        prepare_out(RunOptions(out=out), "train")
-    assert prepare_out(RunOptions(out=out, force=True), "train") == out
+        prepared(RunOptions(out=out))
+    assert prepared(RunOptions(out=out, force=True)) == out
     with pytest.raises(UsageError, match="is a file, not a folder"):
-        prepare_out(RunOptions(out=out / "model.pt", force=True), "train")
+        prepared(RunOptions(out=out / "model.pt", force=True))
     with pytest.raises(UsageError, match="cannot write to --out"):
         make_folder(out / "model.pt" / "below")
 
@@ -201,3 +209,42 @@ def test_ctrl_c_while_torch_loads_ends_in_one_line():
     assert light.stdout.strip() == "False"
     done = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT], capture_output=True, text=True)
     assert (done.returncode, done.stderr) == (130, "rnncount: interrupted\n")
+
+
+HOLDER = """
+import fcntl, os, sys, time
+descriptor = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(descriptor, fcntl.LOCK_EX)  # what runs.hold takes: another rnncount writing to this folder
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fcntl.flock")
+def test_a_folder_another_run_writes_to_is_refused(tmp_path):
+    """Two commands writing to one folder at once would overwrite each other's files (both exit 0, one run lost):
+    the second is refused in one line, exit 2, whether it starts a run there (even with --force) or resumes one;
+    once the first has ended, the folder is free again."""
+    from conftest import TINY, assert_one_line_error, rnncount
+    out = tmp_path / "run"
+    assert rnncount("train", "--epochs", "1", *TINY, "--out", out).returncode == 0
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for command in (["train", "--epochs", "1", *TINY, "--out", out, "--force"], ["train", "--resume", out]):
+            assert_one_line_error(rnncount(*command), f"--out {out} is being written by another rnncount run")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert rnncount("train", "--resume", out, "--epochs", "2").returncode == 0
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda *args: "20261201-120000")
+    first = runs.default_out("train")
+    first.mkdir(parents=True)
+    second = runs.default_out("train")
+    second.mkdir()
+    assert (first.name, second.name, runs.default_out("train").name) == (
+        "train-20261201-120000", "train-20261201-120000-2", "train-20261201-120000-3")

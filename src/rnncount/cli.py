@@ -347,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
               "(set RNNCOUNT_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return 1
     finally:
+        runs.release()
         leave_world()
 
 

@@ -91,15 +91,55 @@ def make_folder(out: Path) -> Path:
     return out
 
 
+_held: list[int] = []  # the folders this process writes to, locked (hold) until the command ends (release)
+
+
+def hold(out: Path) -> None:
+    """Lock the folder for this process (fcntl.flock; the system drops it when the process ends, however it ends),
+    so that a second rnncount writing to the same folder at the same time is refused rather than both overwriting
+    each other's files. Where there is no flock (Windows), nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    if not Path(out).is_dir():  # nothing to hold (a resume of a folder that is not there says so itself)
+        return
+    descriptor = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise UsageError(f"--out {out} is being written by another rnncount run; wait for it to end or choose "
+                         "another folder") from None
+    _held.append(descriptor)
+
+
+def release() -> None:
+    """Unlock every folder this process holds (the end of a command; cli.main)."""
+    while _held:
+        os.close(_held.pop())
+
+
+def default_out(command: str) -> Path:
+    """runs/COMMAND-TIME, with -2, -3, ... if a run started in the same second took that name."""
+    stem = Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, number = stem, 1
+    while out.exists():
+        number += 1
+        out = stem.with_name(f"{stem.name}-{number}")
+    return out
+
+
 def prepare_out(options: RunOptions, command: str) -> Path:
-    """The output folder: new or empty (or force), created, and writable. A file a kill left half-written (a
-    torchrun restart after a kill during the first save finds one) does not count as content."""
-    out = options.out or Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """The output folder: new or empty (or force), created, writable, and held by this run (hold). A file a kill left
+    half-written (a torchrun restart after a kill during the first save finds one) does not count as content."""
+    out = options.out or default_out(command)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
     if out.is_dir() and any(not is_unfinished_write(p) for p in out.iterdir()) and not options.force:
         raise UsageError(f"--out {out} exists and is not empty; choose another folder or pass --force")
     make_folder(out)
+    hold(out)
     try:
         probe = out / ".rnncount-write-test"
         probe.write_bytes(b"")
@@ -268,6 +308,8 @@ def scoring_fits(lengths, samples: int, at_once: bool = False) -> None:
 def resume(folder: Path, options: RunOptions, epochs: int | None = None) -> Path | None:
     """Continue the run saved in folder (up to `epochs`, or its own), alone or under torchrun."""
     world, device = start(options.device)
+    if world.is_main:
+        hold(folder)
     trainer = load_trainer(folder / "model.pt", device, world)
     if epochs is not None:
         if epochs < len(trainer.history):
@@ -377,6 +419,7 @@ def resume_seeds(folder: Path, options: RunOptions, epochs: int | None = None) -
     """Continue the seeds a --seeds run saved in folder/seed*/."""
     world, device = start(options.device)
     refuse_world(world)
+    hold(folder)
     try:
         members = stacked.resumed_members(folder, device, epochs)
     except ValueError as error:
@@ -453,7 +496,7 @@ def sweep_grid(runs: list[sweep.Run], settings: dict, options: RunOptions) -> tu
 
 def prepare_sweep_out(options: RunOptions, settings: dict) -> Path:
     """A sweep's folder may hold an earlier start of the same sweep (then it resumes), nothing else."""
-    out = options.out or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = options.out or default_out("sweep")
     recorded = out / "sweep.json"
     if recorded.is_file():
         try:
@@ -467,7 +510,8 @@ def prepare_sweep_out(options: RunOptions, settings: dict) -> Path:
             changed = ", ".join(sorted(k for k in settings.keys() | earlier.keys()
                                        if settings.get(k) != earlier.get(k)))
             raise UsageError(f"--out {out} holds a sweep with other settings ({changed}); choose another folder")
-        if earlier == settings:
+        if earlier == settings:  # the same sweep again: it resumes
+            hold(out)
             return out
     out = prepare_out(replace(options, out=out), "sweep")
     write_json_atomically(recorded, settings)
