@@ -2,6 +2,7 @@
 recipes set (tests/test_recipes.py: the recipes themselves), and their CLI."""
 
 import json
+import shutil
 import struct
 
 import pytest
@@ -166,6 +167,21 @@ def test_inspect_bad_input(tiny, tmp_path):
     assert_one_line_error(rnncount("inspect", "--model", model, "0101", "--out", tmp_path / "no" / "x.png"),
                           "does not exist")
     assert_one_line_error(rnncount("inspect", "--model", model, "-", stdin=""), "no sequences")
+
+
+def test_inspect_never_replaces_a_file_that_is_not_a_png(tiny, tmp_path):
+    """--out naming the run's model.pt or metrics.json is refused and the file kept; inspect's own earlier
+    picture is replaced."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny, run)
+    for name in ("model.pt", "metrics.json"):
+        before = (run / name).read_bytes()
+        result = rnncount("inspect", "--model", run / "model.pt", "--out", run / name, "0110")
+        assert_one_line_error(result, f"--out {run / name} exists and is not a PNG")
+        assert (run / name).read_bytes() == before
+    for _ in range(2):
+        assert rnncount("inspect", "--model", run / "model.pt", "--out", run / "i.png", "0110").returncode == 0
+    assert png_size(run / "i.png") == INSPECT_SIZE
 
 
 # ---- recipes and the training options ------------------------------------------------------------------

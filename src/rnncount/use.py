@@ -119,6 +119,18 @@ def new_model_folder(out: Path, force: bool) -> None:
     make_folder(out)
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first 8 bytes of every PNG file
+
+
+def is_png(path: Path) -> bool:
+    """Whether the file at path starts as a PNG does (an unreadable one does not)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+    except OSError:
+        return False
+
+
 def inspect(model: Counter, sequence: str, out: Path) -> tuple[Trace, BestUnit | None]:
     """One sequence's trace and its best counting unit, once out is known to be a PNG path that can be written."""
     try:
@@ -127,6 +139,8 @@ def inspect(model: Counter, sequence: str, out: Path) -> tuple[Trace, BestUnit |
         raise UsageError(str(error)) from None
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give the PNG's path")
+    if out.exists() and not is_png(out):  # a model.pt or metrics.json named by mistake: never replaced
+        raise UsageError(f"--out {out} exists and is not a PNG; inspect replaces only a picture: give another path")
     if not out.parent.is_dir():
         raise UsageError(f"cannot write to --out {out}: folder {out.parent} does not exist")
     return trace, best_unit(trace)
