@@ -247,6 +247,17 @@ def test_unwritable_out(tmp_path):
     assert blocker.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("args", [
+    ["train", *TINY], ["compare", *TINY], ["sweep", *TINY], ["generalize", "--model", "m.pt"],
+    ["handmade", "--lengths", "20", "--samples", "10"], ["inspect", "--model", "m.pt", "0110"],
+])
+def test_empty_out_is_refused(tmp_path, monkeypatch, args):
+    """--out "" is not the current folder: every command refuses it before writing anything."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(rnncount(*args, "--out", ""), "argument --out: expected a path, got ''")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resume_refuses_new_settings(trained):
     out, _ = trained
     assert_one_line_error(rnncount("train", "--resume", out, "--hidden-size", "9"), "drop --hidden-size")

@@ -72,6 +72,13 @@ def probability(text: str) -> float:
     return checked(check_probability, "", parsed(text, float, "a number"), text)
 
 
+def out_path(text: str) -> Path:
+    """--out's path; an empty one is refused (Path("") is the current folder, never what was meant)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return Path(text)
+
+
 def cell_list(text: str) -> list[str]:
     cells = [c.strip() for c in text.split(",") if c.strip()]
     unknown = [c for c in cells if c not in CELLS]
@@ -200,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="shrink W_hh by lr*D after every step, decoupled weight decay "
                              f"({default('recurrent_decay')})")
     output = training.add_argument_group("output")
-    output.add_argument("--out", type=Path, help="output folder (default: runs/COMMAND-TIME)")
+    output.add_argument("--out", type=out_path, help="output folder (default: runs/COMMAND-TIME)")
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
     output.add_argument("--threads", type=positive_int,
                         help="CPU threads (default: 1 for hidden sizes up to 64, where one is fastest)")
@@ -264,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     generalize_.add_argument("--lengths", type=int_list, default=lengths, help=f"comma-separated ({listed(lengths)})")
     generalize_.add_argument("--samples", type=positive_int, default=1000, help="sequences per length (%(default)s)")
     add_fresh_seed(generalize_)
-    generalize_.add_argument("--out", type=Path, help="folder for the files (the model's)")
+    generalize_.add_argument("--out", type=out_path, help="folder for the files (the model's)")
     add_device(generalize_)
 
     handmade = commands.add_parser("handmade", help="an LSTM set by hand to count exactly, to any length",
@@ -274,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     handmade.add_argument("--lengths", type=int_list, default=lengths, help=f"comma-separated ({listed(lengths)})")
     handmade.add_argument("--samples", type=positive_int, default=100, help="sequences per length (%(default)s)")
     add_fresh_seed(handmade)
-    handmade.add_argument("--out", type=Path, help="save DIR/model.pt, for predict, generalize and inspect")
+    handmade.add_argument("--out", type=out_path, help="save DIR/model.pt, for predict, generalize and inspect")
     handmade.add_argument("--force", action="store_true", help="replace DIR/model.pt")
 
     inspect = commands.add_parser("inspect", help="every unit's h_t and c_t over one sequence, as a PNG",
@@ -282,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "(heatmaps and lines), mark the unit that tracks the running count "
                                               "best and print that correlation.")
     add_model(inspect, "a model.pt written by train or handmade")
-    inspect.add_argument("--out", type=Path, help="the PNG to write (DIR/inspect.png beside the model)")
+    inspect.add_argument("--out", type=out_path, help="the PNG to write (DIR/inspect.png beside the model)")
     add_device(inspect)
     inspect.add_argument("sequence", metavar="SEQUENCE", help="e.g. 0110100; '-' reads it from stdin")
     return parser
