@@ -88,6 +88,18 @@ def test_handmade_command_saves_a_model_the_other_commands_read(tmp_path):
     assert_one_line_error(rnncount("train", "--resume", tmp_path / "hand"), "does not fit")
 
 
+def test_handmade_out_follows_trains_rule(tmp_path):
+    """A non-empty --out is written into only with --force, as train's; its other files are kept."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    args = ["handmade", "--lengths", "20", "--samples", "10", "--out", folder]
+    assert_one_line_error(rnncount(*args), "exists and is not empty", "--force")
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    assert rnncount(*args, "--force").returncode == 0
+    assert (folder / "model.pt").exists() and (folder / "notes.txt").read_text() == "keep me"
+
+
 # ---- generalize, compare --test-lengths, inspect on a tiny trained model ---------------------------------
 
 def test_generalize_writes_table_json_and_plot(tiny, tmp_path):

@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     handmade.add_argument("--samples", type=positive_int, default=100, help="sequences per length (%(default)s)")
     add_fresh_seed(handmade)
     handmade.add_argument("--out", type=out_path, help="save DIR/model.pt, for predict, generalize and inspect")
-    handmade.add_argument("--force", action="store_true", help="replace DIR/model.pt")
+    handmade.add_argument("--force", action="store_true", help="write into a non-empty DIR, replacing its model.pt")
 
     inspect = commands.add_parser("inspect", help="every unit's h_t and c_t over one sequence, as a PNG",
                                   description="Run a model over one sequence; plot every unit's h_t and c_t "
@@ -489,7 +489,7 @@ def run_generalize(args: argparse.Namespace) -> int:
 def run_handmade(args: argparse.Namespace) -> int:
     model = handmade_lstm()
     if args.out is not None:
-        use.new_model_folder(args.out, args.force)
+        runs.prepare_out(options_from(args), "handmade")  # train's rule: new or empty, else --force
     print(f"One LSTM unit, W_hh = 0: i = f = sigmoid({SATURATION:g}) = 1, g = tanh({SATURATION:g} x) = x, "
           "c_t = c_(t-1) + x_t, count = c_T")
     rows = generalize.generalization(model, args.lengths, args.samples, args.seed)

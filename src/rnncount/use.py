@@ -111,14 +111,6 @@ def threads_for(payload: dict) -> None:
     set_threads(None, payload["model_config"].get("hidden_size", 20))
 
 
-def new_model_folder(out: Path, force: bool) -> None:
-    """out created for a model.pt that is new there (or replaced, with force)."""
-    path = out / "model.pt"
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists; choose another --out or pass --force")
-    make_folder(out)
-
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first 8 bytes of every PNG file
 
 
