@@ -179,6 +179,8 @@ def test_inspect_bad_input(tiny, tmp_path):
     assert_one_line_error(rnncount("inspect", "--model", model, "0101", "--out", tmp_path / "no" / "x.png"),
                           "does not exist")
     assert_one_line_error(rnncount("inspect", "--model", model, "-", stdin=""), "no sequences")
+    assert_one_line_error(rnncount("inspect", "--model", model, "-", stdin="0110\n\n111\n"),
+                          "one sequence only, but stdin has 2 lines")
 
 
 def test_inspect_never_replaces_a_file_that_is_not_a_png(tiny, tmp_path):

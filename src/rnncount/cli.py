@@ -502,7 +502,7 @@ def run_handmade(args: argparse.Namespace) -> int:
 
 def run_inspect(args: argparse.Namespace) -> int:
     model, payload, _ = use.load_on_device(args.model, args.device)
-    (sequence,) = use.read_sequences([args.sequence], sys.stdin)[:1]
+    sequence = use.read_one_sequence(args.sequence, sys.stdin)
     out = args.out or args.model.parent / "inspect.png"
     trace, best = use.inspect(model, sequence, out)
     config = payload["model_config"]

@@ -38,6 +38,14 @@ def read_sequences(items: list[str], stdin: Iterable[str]) -> list[str]:
     return sequences
 
 
+def read_one_sequence(item: str, stdin: Iterable[str]) -> str:
+    """The one sequence given, '-' standing for stdin's one non-empty line (more than one is refused)."""
+    sequences = read_sequences([item], stdin)
+    if len(sequences) > 1:
+        raise UsageError(f"one sequence only, but stdin has {len(sequences)} lines; give the one to inspect")
+    return sequences[0]
+
+
 def load_on_device(path: Path, device: str) -> tuple[Counter, dict, torch.device]:
     """A model file's model on the named device (rnncount.distributed.resolve_device's names), and its payload."""
     try:
