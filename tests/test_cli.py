@@ -258,6 +258,29 @@ def test_empty_out_is_refused(tmp_path, monkeypatch, args):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_output_files_get_the_mode_open_would_give(tmp_path, umask):
+    """Written atomically (through a private temporary file), yet each file ends 0o666 less the umask, as open()
+    makes it; a file rewritten keeps the mode it had."""
+    from rnncount.files import write_text_atomically
+    before = os.umask(umask)
+    try:
+        assert rnncount("handmade", "--lengths", "20", "--samples", "10", "--out", tmp_path / "hand").returncode == 0
+        assert rnncount("generalize", "--model", tmp_path / "hand" / "model.pt", "--lengths", "20",
+                        "--samples", "10").returncode == 0
+        assert rnncount("inspect", "--model", tmp_path / "hand" / "model.pt", "0110").returncode == 0
+        kept = tmp_path / "kept.txt"
+        kept.write_text("old")
+        kept.chmod(0o640)
+        write_text_atomically(kept, "new")
+    finally:
+        os.umask(before)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "hand").iterdir()}
+    assert set(modes) == {"model.pt", "generalization.json", "generalization.md", "generalization.png", "inspect.png"}
+    assert set(modes.values()) == {0o666 & ~umask}
+    assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text() == "new"
+
+
 def test_resume_refuses_new_settings(trained):
     out, _ = trained
     assert_one_line_error(rnncount("train", "--resume", out, "--hidden-size", "9"), "drop --hidden-size")
