@@ -30,7 +30,7 @@ import torch
 
 from . import report, stacked, sweep
 from ._checks import check_positive_int, check_seeds
-from .distributed import World, join_world
+from .distributed import World, join_world, resolve_device
 from .elastic import resume_restarted
 from .files import is_unfinished_write, write_json_atomically
 from .generalize import generalization
@@ -78,6 +78,14 @@ def start(device: str) -> tuple[World, torch.device]:
     """Join torchrun's processes if launched by it, and pick the device."""
     try:
         return join_world(device)
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
+
+
+def check_device(name: str) -> torch.device:
+    """The device a --device name stands for here, or a UsageError saying why there is none."""
+    try:
+        return resolve_device(name)
     except ValueError as error:
         raise UsageError(f"--device: {error}") from None
 
@@ -411,6 +419,7 @@ def sweep_grid(runs: list[sweep.Run], settings: dict, options: RunOptions) -> tu
     """Train the grid's unfinished runs (resuming those begun), those of a shape stacked, options.jobs stacks at
     once (None: one per usable CPU; a sweep's runs take one thread each); a line per run as it ends. Returns the
     summary rows (rnncount.sweep.summarize) and the folder."""
+    check_device(options.device)  # its runs train on the CPU, but a device that is not here is a mistake, as in train
     jobs = options.jobs or usable_cpus()
     out = prepare_sweep_out(options, settings)
     todo = [run for run in runs if sweep.finished(run, out) is None]

@@ -17,10 +17,9 @@ from torch import Tensor
 
 from .checkpoint import load_model
 from .data import counting_data, encode
-from .distributed import resolve_device
 from .inspection import BestUnit, Trace, best_unit, run_trace
 from .model import Counter
-from .runs import UsageError, make_folder, set_threads
+from .runs import UsageError, check_device, make_folder, set_threads
 from .train import evaluate
 
 
@@ -48,10 +47,7 @@ def read_one_sequence(item: str, stdin: Iterable[str]) -> str:
 
 def load_on_device(path: Path, device: str) -> tuple[Counter, dict, torch.device]:
     """A model file's model on the named device (rnncount.distributed.resolve_device's names), and its payload."""
-    try:
-        device = resolve_device(device)
-    except ValueError as error:
-        raise UsageError(f"--device: {error}") from None
+    device = check_device(device)
     model, payload = load_model(path)
     return model.to(device), payload, device
 
