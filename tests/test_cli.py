@@ -86,6 +86,18 @@ def test_predict_and_evaluate_say_when_a_length_is_outside_training(trained, tmp
     assert rnncount("predict", "--model", tmp_path / "hand" / "model.pt", "1" * 50).stderr == ""
 
 
+def test_predict_with_weights_that_are_nan(trained, tmp_path):
+    """A model whose weights went nan prints nan as its count (no internal error), and a note says why."""
+    out, _ = trained
+    payload = torch.load(out / "model.pt", weights_only=True)
+    payload["model"] = {name: torch.full_like(value, float("nan")) for name, value in payload["model"].items()}
+    torch.save(payload, tmp_path / "nan.pt")
+    result = rnncount("predict", "--model", tmp_path / "nan.pt", "01101001", "11111111")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["01101001  nan  (nan)", "11111111  nan  (nan)"]
+    assert result.stderr.count("\n") == 1 and "not a finite number for 2 of 2 sequences" in result.stderr
+
+
 def test_evaluate(trained):
     out, _ = trained
     result = rnncount("evaluate", "--model", out / "model.pt", "--length", "12", "--samples", "100", process=True)

@@ -455,8 +455,10 @@ def run_predict(args: argparse.Namespace) -> int:
     sequences = use.read_sequences(args.sequences, sys.stdin)
     inputs, lengths = use.encode_batch(sequences)
     note(use.outside_training_note(payload, lengths.tolist()))
-    for sequence, raw in zip(sequences, use.count(model, inputs, lengths, device)):
-        print(f"{sequence}  {round(raw)}  ({raw:.4f})")
+    counts = use.count(model, inputs, lengths, device)
+    for sequence, raw in zip(sequences, counts):
+        print(f"{sequence}  {use.rounded(raw)}  ({raw:.4f})")
+    note(use.not_finite_note(counts))
     return 0
 
 

@@ -9,6 +9,7 @@ The command line's predict, evaluate, generalize, handmade and inspect call thes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -74,6 +75,20 @@ def outside_training_note(payload: dict, lengths: list[int]) -> str | None:
               "its counts there may be wrong; a model trained with --recipe generalize counts far past them")
     noun = "length {} is" if len(outside) == 1 else "lengths {} are"
     return f"rnncount: note: {noun.format(shown)} outside the lengths this model was trained on ({span}): {advice}"
+
+
+def rounded(raw: float) -> str:
+    """A raw count as the whole number predict prints; nan or inf as such (a model whose weights are not finite)."""
+    return str(round(raw)) if math.isfinite(raw) else str(raw)
+
+
+def not_finite_note(counts: list[float]) -> str | None:
+    """A one-line note when some counts are nan or inf (the model's weights, or their arithmetic, are not finite)."""
+    bad = sum(not math.isfinite(c) for c in counts)
+    if not bad:
+        return None
+    return (f"rnncount: note: the model's count is not a finite number for {bad} of {len(counts)} sequences; "
+            "its weights may hold nan or inf")
 
 
 def encode_batch(sequences: list[str]) -> tuple[Tensor, Tensor]:
