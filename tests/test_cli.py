@@ -293,6 +293,12 @@ def test_output_files_get_the_mode_open_would_give(tmp_path, umask):
     assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text() == "new"
 
 
+def test_resume_of_a_model_file_asks_for_its_folder(trained):
+    out, _ = trained
+    assert_one_line_error(rnncount("train", "--resume", out / "model.pt"),
+                          "--resume takes the run's folder, not a file", f"--resume {out} continues")
+
+
 def test_resume_refuses_new_settings(trained):
     out, _ = trained
     assert_one_line_error(rnncount("train", "--resume", out, "--hidden-size", "9"), "drop --hidden-size")

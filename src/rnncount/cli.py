@@ -393,6 +393,8 @@ def show(printout: report.Printout) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     resume = args.resume
+    if resume is not None:
+        runs.check_resume_folder(resume)
     if args.seeds is not None or (resume is not None and not (resume / "model.pt").exists()
                                   and any(resume.glob("seed*/model.pt"))):
         check_seeds_flags(args)

@@ -254,6 +254,13 @@ def train(model_config: ModelConfig, train_config: TrainConfig, options: RunOpti
     return out if world.is_main else None
 
 
+def check_resume_folder(folder: Path) -> None:
+    """--resume names a run's folder; a file there (its model.pt, most likely) is a UsageError saying so."""
+    if folder.is_file():
+        raise UsageError(f"--resume takes the run's folder, not a file: --resume {folder.parent} "
+                         "continues the run saved there")
+
+
 def resume(folder: Path, options: RunOptions, epochs: int | None = None) -> Path | None:
     """Continue the run saved in folder (up to `epochs`, or its own), alone or under torchrun."""
     world, device = start(options.device)
