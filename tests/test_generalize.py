@@ -85,7 +85,8 @@ def test_handmade_command_saves_a_model_the_other_commands_read(tmp_path):
     assert inspected.returncode == 0, inspected.stderr
     assert "Best counting unit: c[0], correlation with the running count r = 1.000000" in inspected.stdout
     assert_one_line_error(rnncount("handmade", "--out", tmp_path / "hand"), "exists", "--force")
-    assert_one_line_error(rnncount("train", "--resume", tmp_path / "hand"), "does not fit")
+    assert_one_line_error(rnncount("train", "--resume", tmp_path / "hand"), "was not trained by rnncount train, "
+                          "so it cannot be resumed (set by hand")
 
 
 def test_handmade_out_follows_trains_rule(tmp_path):

@@ -91,6 +91,8 @@ def rebuild(path: Path, build):
     payload = read_checkpoint(path)
     try:
         return build(payload)
+    except CheckpointError:  # build's own verdict, already one line
+        raise
     except (KeyError, TypeError, ValueError, RuntimeError) as error:  # missing keys, wrong shapes or options
         raise CheckpointError(f"{path} does not fit its own configuration or this rnncount version "
                               f"({_first_line(error)})") from None

@@ -271,6 +271,9 @@ def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress:
 def load_trainer(path: Path, device: torch.device | str = "cpu", world: World | None = None) -> Trainer:
     """Rebuild the Trainer saved in a model file, ready to resume (its data is drawn again from the seed)."""
     def build(payload: dict) -> Trainer:
+        if not payload.get("train_config"):  # e.g. the handmade LSTM: weights without a training to continue
+            raise checkpoint.CheckpointError(f"{path} was not trained by rnncount train, so it cannot be resumed "
+                                             f"({payload.get('note') or 'it has no training settings'})")
         trainer = Trainer(saved_config(payload["model_config"]), TrainConfig(**payload["train_config"]),
                           device=device, world=world)
         load_state(trainer, payload)
