@@ -101,6 +101,17 @@ def test_handmade_out_follows_trains_rule(tmp_path):
     assert (folder / "model.pt").exists() and (folder / "notes.txt").read_text() == "keep me"
 
 
+def test_out_that_is_a_file_is_named_so(tiny, tmp_path):
+    """generalize and handmade, like train, say that an --out that is a file is not a folder; the file is kept."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    assert_one_line_error(rnncount("generalize", "--model", tiny / "model.pt", "--lengths", "8", "--samples", "5",
+                                   "--out", afile), f"--out {afile} is a file, not a folder")
+    assert_one_line_error(rnncount("handmade", "--lengths", "20", "--samples", "5", "--out", afile),
+                          f"--out {afile} is a file, not a folder")
+    assert afile.read_text() == "keep me"
+
+
 # ---- generalize, compare --test-lengths, inspect on a tiny trained model ---------------------------------
 
 def test_generalize_writes_table_json_and_plot(tiny, tmp_path):

@@ -92,6 +92,8 @@ def check_device(name: str) -> torch.device:
 
 def make_folder(out: Path) -> Path:
     """The folder created (with its parents), or a UsageError saying why it cannot be."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -103,8 +105,6 @@ def prepare_out(options: RunOptions, command: str) -> Path:
     """The output folder: new or empty (or force), created, and writable. A file a kill left half-written (a
     torchrun restart after a kill during the first save finds one) does not count as content."""
     out = options.out or Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
     if out.is_dir() and any(not is_unfinished_write(p) for p in out.iterdir()) and not options.force:
         raise UsageError(f"--out {out} exists and is not empty; choose another folder or pass --force")
     make_folder(out)

@@ -119,10 +119,7 @@ def evaluate_at(model: Counter, length: int, samples: int, seed: int, device: to
 
 def generalization_folder(out: Path) -> Path:
     """The folder generalize writes its table and JSON to, created."""
-    out = make_folder(out)
-    if not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
-    return out
+    return make_folder(out)
 
 
 def threads_for(payload: dict) -> None:
