@@ -2,8 +2,10 @@
 recipes set (tests/test_recipes.py: the recipes themselves), and their CLI."""
 
 import json
+import os
 import shutil
 import struct
+from pathlib import Path
 
 import pytest
 import torch
@@ -194,6 +196,16 @@ def test_inspect_bad_input(tiny, tmp_path):
     assert_one_line_error(rnncount("inspect", "--model", model, "0101", "--out", tmp_path / "no" / "x.png"),
                           "does not exist")
     assert_one_line_error(rnncount("inspect", "--model", model, "-", stdin=""), "no sequences")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # root writes anywhere: a read-only file system would be needed
+        result = rnncount("inspect", "--model", model, "0110", "--out", locked / "x.png")
+        assert_one_line_error(result, f"cannot write to --out {locked / 'x.png'}: Permission denied")
+        assert result.stdout == ""  # refused before the work
+    if Path("/proc/self").is_dir():  # procfs: no file can be created there, even by root
+        result = rnncount("inspect", "--model", model, "0110", "--out", "/proc/self/x.png")
+        assert_one_line_error(result, "cannot write to --out /proc/self/x.png")
+        assert result.stdout == ""
     assert_one_line_error(rnncount("inspect", "--model", model, "-", stdin="0110\n\n111\n"),
                           "one sequence only, but stdin has 2 lines")
 

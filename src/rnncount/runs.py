@@ -108,13 +108,19 @@ def prepare_out(options: RunOptions, command: str) -> Path:
     if out.is_dir() and any(not is_unfinished_write(p) for p in out.iterdir()) and not options.force:
         raise UsageError(f"--out {out} exists and is not empty; choose another folder or pass --force")
     make_folder(out)
+    check_writable(out, out)
+    return out
+
+
+def check_writable(folder: Path, out: Path) -> None:
+    """A file can be created in folder (tried: permissions, a read-only file system), else a UsageError naming
+    --out as the user typed it."""
     try:
-        probe = out / ".rnncount-write-test"
+        probe = folder / ".rnncount-write-test"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
         raise UsageError(f"cannot write to --out {out}: {error.strerror or error}") from None
-    return out
 
 
 def prepare_out_once(options: RunOptions, command: str, world: World) -> Path:

@@ -20,7 +20,7 @@ from .checkpoint import load_model
 from .data import counting_data, encode
 from .inspection import BestUnit, Trace, best_unit, run_trace
 from .model import Counter
-from .runs import UsageError, check_device, make_folder, set_threads
+from .runs import UsageError, check_device, check_writable, make_folder, set_threads
 from .train import evaluate
 
 
@@ -141,17 +141,24 @@ def is_png(path: Path) -> bool:
 
 def inspect(model: Counter, sequence: str, out: Path) -> tuple[Trace, BestUnit | None]:
     """One sequence's trace and its best counting unit, once out is known to be a PNG path that can be written."""
+    check_picture_out(out)
     try:
         trace = run_trace(model, sequence)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    return trace, best_unit(trace)
+
+
+def check_picture_out(out: Path) -> None:
+    """out can take inspect's PNG: not a folder, nor a file other than a PNG, in a folder that is there and
+    writable; else a UsageError."""
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give the PNG's path")
     if out.exists() and not is_png(out):  # a model.pt or metrics.json named by mistake: never replaced
         raise UsageError(f"--out {out} exists and is not a PNG; inspect replaces only a picture: give another path")
     if not out.parent.is_dir():
         raise UsageError(f"cannot write to --out {out}: folder {out.parent} does not exist")
-    return trace, best_unit(trace)
+    check_writable(out.parent, out)
 
 
 def save_picture(trace: Trace, best: BestUnit | None, out: Path, title: str) -> None:
