@@ -158,7 +158,8 @@ def test_resume_continues_to_the_same_metrics(tmp_path, trained):
     (["train", "--train-samples", "0"], ["--train-samples", "must be >= 1"]),
     (["train", "--batch-size", "abc"], ["--batch-size", "expected a whole number"]),
     (["train", "--lr", "-1"], ["--lr", "must be a finite number > 0"]),
-    (["train", "--min-length", "30"], ["min_length must be <= length=20"]),
+    (["train", "--min-length", "30"], ["error: --min-length must be <= --length 20, got 30"]),
+    (["train", "--curriculum", "-1"], ["error: --curriculum must be an int >= 0, got -1"]),
     (["evaluate", "--model", "x.pt", "--samples", "0"], ["--samples", "must be >= 1"]),
     ([], ["required"]),
 ])

@@ -175,14 +175,14 @@ def test_inspect_writes_a_png_of_the_right_size(tiny, tmp_path):
     (["generalize", "--model", "x.pt", "--lengths", "a"], ["--lengths", "expected a whole number"]),
     (["inspect", "--model", "nope.pt", "0101"], ["does not exist"]),
     (["train", "--recipe", "magic"], ["--recipe", "invalid choice"]),
-    (["train", "--cell", "gru", "--readout", "c"], ["readout='c'", "LSTM only"]),
+    (["train", "--cell", "gru", "--readout", "c"], ["error: --readout c applies to", "LSTM only"]),
     (["train", "--cell", "rnn", "--forget-bias", "3"], ["LSTM only"]),
     (["train", "--cell", "lstm", "--nonlinearity", "relu"], ["applies to the RNN only, not the lstm"]),
     (["train", "--cell", "lstm", "--reset-after"], ["applies to the GRU (and its variants) only, not the lstm"]),
     (["compare", "--cells", "gru,mingru", "--reset-after"], ["applies to the GRU", "not the mingru"]),
     (["train", "--step-loss", "-1"], ["--step-loss", "must be a number >= 0"]),
-    (["train", "--lr-end", "0.1"], ["lr_end must be a number in (0, lr=0.001]"]),
-    (["train", "--curriculum", "3"], ["curriculum needs variable training lengths"]),
+    (["train", "--lr-end", "0.1"], ["error: --lr-end must be a number in (0, --lr 0.001], got 0.1"]),
+    (["train", "--curriculum", "3"], ["error: --curriculum needs variable training lengths: set --min-length"]),
     (["sweep", "--recipe", "generalize", "--cells", "lstm,gru"], ["--recipe in a sweep takes one cell"]),
 ])
 def test_bad_arguments(args, fragments):

@@ -564,9 +564,9 @@ def test_sweep_the_new_cells(tmp_path):
 @pytest.mark.parametrize("args, fragments", [
     (["train", "--cell", "mingru", "--recurrent-decay", "1"], ["--recurrent-decay", "no recurrent weights"]),
     (["train", "--cell", "minlstm", "--zoneout", "0.1"], ["not implemented for the minlstm"]),
-    (["train", "--cell", "mingru", "--readout", "c"], ["readout='c'"]),
-    (["train", "--cell", "slstm", "--num-heads", "3"], ["must be a multiple of num_heads=3"]),
-    (["train", "--cell", "gru", "--num-heads", "2"], ["num_heads applies to the sLSTM only"]),
+    (["train", "--cell", "mingru", "--readout", "c"], ["--readout c applies to"]),
+    (["train", "--cell", "slstm", "--num-heads", "3"], ["error: --hidden-size 20 must be a multiple of --num-heads 3"]),
+    (["train", "--cell", "gru", "--num-heads", "2"], ["error: --num-heads applies to the sLSTM only"]),
     (["train", "--num-heads", "0"], ["--num-heads", "must be >= 1"]),
     (["compare", "--cells", "mingru,slstn"], ["unknown cell slstn"]),
 ])

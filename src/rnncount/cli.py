@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -354,10 +355,23 @@ def configs_from(args: argparse.Namespace, cell: str) -> tuple[ModelConfig, Trai
         configs = (ModelConfig(**{**model, **given(ModelConfig), "cell": cell}),
                    TrainConfig(**{**train, **given(TrainConfig)}))
     except (TypeError, ValueError) as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(as_flags(str(error))) from None
     if configs[1].recurrent_decay and family(cell) in PARALLEL:
         raise UsageError(f"--recurrent-decay: the {cell} has no recurrent weights W_hh to decay")
     return configs
+
+
+CONFIG_FIELDS = re.compile(r"\b(?P<name>%s)\b(?:=(?P<value>'[^']*'|[^\s,\])]+))?" % "|".join(
+    sorted({f.name for cls in (ModelConfig, TrainConfig) for f in fields(cls)}, key=len, reverse=True)))
+
+
+def as_flags(message: str) -> str:
+    """A ModelConfig or TrainConfig error in the command line's words, each field named as its flag:
+    'min_length must be <= length=20' -> '--min-length must be <= --length 20'."""
+    def flag(match: re.Match) -> str:
+        value = match["value"]
+        return f"--{match['name'].replace('_', '-')}" + (f" {value.strip(chr(39))}" if value else "")
+    return CONFIG_FIELDS.sub(flag, message)
 
 
 def options_from(args: argparse.Namespace, **given) -> runs.RunOptions:
