@@ -86,6 +86,9 @@ def test_handmade_command_saves_a_model_the_other_commands_read(tmp_path):
     inspected = rnncount("inspect", "--model", tmp_path / "hand" / "model.pt", "01101110")
     assert inspected.returncode == 0, inspected.stderr
     assert "Best counting unit: c[0], correlation with the running count r = 1.000000" in inspected.stdout
+    one = rnncount("inspect", "--model", tmp_path / "hand" / "model.pt", "1")
+    assert one.stdout.startswith("lstm, 1 unit, readout c: predicts 1.0000 for 1 1 in 1 step\n")
+    assert "for 5 1s in 8 steps" in inspected.stdout
     assert_one_line_error(rnncount("handmade", "--out", tmp_path / "hand"), "exists", "--force")
     assert_one_line_error(rnncount("train", "--resume", tmp_path / "hand"), "was not trained by rnncount train, "
                           "so it cannot be resumed (set by hand")

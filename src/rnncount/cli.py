@@ -466,6 +466,11 @@ def note(text: str | None) -> None:
         print(text, file=sys.stderr)
 
 
+def counted(number: int, noun: str) -> str:
+    """'1 step', '2 steps'."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def run_predict(args: argparse.Namespace) -> int:
     model, payload, device = use.load_on_device(args.model, args.device)
     sequences = use.read_sequences(args.sequences, sys.stdin)
@@ -524,8 +529,9 @@ def run_inspect(args: argparse.Namespace) -> int:
     out = args.out or args.model.parent / "inspect.png"
     trace, best = use.inspect(model, sequence, out)
     config = payload["model_config"]
-    print(f"{config['cell']}, {config['hidden_size']} units, readout {config.get('readout', 'h')}: "
-          f"predicts {trace.prediction[-1].item():.4f} for {trace.count[-1].item():.0f} 1s in {len(sequence)} steps")
+    print(f"{config['cell']}, {counted(config['hidden_size'], 'unit')}, readout {config.get('readout', 'h')}: "
+          f"predicts {trace.prediction[-1].item():.4f} for {counted(int(trace.count[-1].item()), '1')} in "
+          f"{counted(len(sequence), 'step')}")
     if best is None:
         print("No unit correlates with the running count here (the count or every unit is constant)")
     else:
