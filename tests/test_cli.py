@@ -330,6 +330,15 @@ def test_every_cell_named_is_checked(tmp_path, command):
     assert not (tmp_path / "out").exists()
 
 
+def test_every_command_has_a_description():
+    """Each command's --help starts with a line saying what it does (argparse shows none without one)."""
+    import argparse
+    from rnncount.cli import build_parser
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {name for name, parser in commands.items() if not parser.description} == set()
+    assert "Count the 1s in each sequence" in rnncount("predict", "--help").stdout
+
+
 def test_the_command_line_starts_without_the_compiler():
     """torch._dynamo takes about a second to import: importing rnncount and its CLI (all that --help, predict
     and evaluate need) does not import it. (Training does: torch.optim's constructor imports it.)"""

@@ -251,13 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--lengths", type=int_list, help="e.g. 20,50 (--length)")
     sweep.add_argument("--jobs", type=positive_int, help="worker processes (default: one per CPU)")
 
-    predict = commands.add_parser("predict", help="count the 1s in sequences with a trained model")
+    predict = commands.add_parser("predict", help="count the 1s in sequences with a trained model",
+                                  description="Count the 1s in each sequence with a trained model; print the "
+                                              "sequence, the count rounded and the model's raw output.")
     add_model(predict)
     add_device(predict)
     predict.add_argument("sequences", nargs="+", metavar="SEQUENCE", help="e.g. 0110100; '-' reads one per line "
                                                                          "from stdin")
 
-    evaluate_ = commands.add_parser("evaluate", help="loss, accuracy and MAE on fresh data")
+    evaluate_ = commands.add_parser("evaluate", help="loss, accuracy and MAE on fresh data",
+                                    description="Score a trained model on fresh sequences of one length: print "
+                                                "the loss, the accuracy and the MAE.")
     add_model(evaluate_)
     evaluate_.add_argument("--length", type=positive_int, help="sequence length (the model's training length)")
     evaluate_.add_argument("--samples", type=positive_int, default=1000, help="sequences (%(default)s)")
