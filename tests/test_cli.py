@@ -86,6 +86,18 @@ def test_predict_and_evaluate_say_when_a_length_is_outside_training(trained, tmp
     assert rnncount("predict", "--model", tmp_path / "hand" / "model.pt", "1" * 50).stderr == ""
 
 
+def test_predict_with_weights_that_are_nan(trained, tmp_path):
+    """A model whose weights went nan prints nan as its count (no internal error), and a note says why."""
+    out, _ = trained
+    payload = torch.load(out / "model.pt", weights_only=True)
+    payload["model"] = {name: torch.full_like(value, float("nan")) for name, value in payload["model"].items()}
+    torch.save(payload, tmp_path / "nan.pt")
+    result = rnncount("predict", "--model", tmp_path / "nan.pt", "01101001", "11111111")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["01101001  nan  (nan)", "11111111  nan  (nan)"]
+    assert result.stderr.count("\n") == 1 and "not a finite number for 2 of 2 sequences" in result.stderr
+
+
 def test_evaluate(trained):
     out, _ = trained
     result = rnncount("evaluate", "--model", out / "model.pt", "--length", "12", "--samples", "100", process=True)
@@ -146,7 +158,8 @@ def test_resume_continues_to_the_same_metrics(tmp_path, trained):
     (["train", "--train-samples", "0"], ["--train-samples", "must be >= 1"]),
     (["train", "--batch-size", "abc"], ["--batch-size", "expected a whole number"]),
     (["train", "--lr", "-1"], ["--lr", "must be a finite number > 0"]),
-    (["train", "--min-length", "30"], ["min_length must be <= length=20"]),
+    (["train", "--min-length", "30"], ["error: --min-length must be <= --length 20, got 30"]),
+    (["train", "--curriculum", "-1"], ["error: --curriculum must be an int >= 0, got -1"]),
     (["evaluate", "--model", "x.pt", "--samples", "0"], ["--samples", "must be >= 1"]),
     ([], ["required"]),
 ])
@@ -247,6 +260,46 @@ def test_unwritable_out(tmp_path):
     assert blocker.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("args", [
+    ["train", *TINY], ["compare", *TINY], ["sweep", *TINY], ["generalize", "--model", "m.pt"],
+    ["handmade", "--lengths", "20", "--samples", "10"], ["inspect", "--model", "m.pt", "0110"],
+])
+def test_empty_out_is_refused(tmp_path, monkeypatch, args):
+    """--out "" is not the current folder: every command refuses it before writing anything."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(rnncount(*args, "--out", ""), "argument --out: expected a path, got ''")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_output_files_get_the_mode_open_would_give(tmp_path, umask):
+    """Written atomically (through a private temporary file), yet each file ends 0o666 less the umask, as open()
+    makes it; a file rewritten keeps the mode it had."""
+    from rnncount.files import write_text_atomically
+    before = os.umask(umask)
+    try:
+        assert rnncount("handmade", "--lengths", "20", "--samples", "10", "--out", tmp_path / "hand").returncode == 0
+        assert rnncount("generalize", "--model", tmp_path / "hand" / "model.pt", "--lengths", "20",
+                        "--samples", "10").returncode == 0
+        assert rnncount("inspect", "--model", tmp_path / "hand" / "model.pt", "0110").returncode == 0
+        kept = tmp_path / "kept.txt"
+        kept.write_text("old")
+        kept.chmod(0o640)
+        write_text_atomically(kept, "new")
+    finally:
+        os.umask(before)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "hand").iterdir()}
+    assert set(modes) == {"model.pt", "generalization.json", "generalization.md", "generalization.png", "inspect.png"}
+    assert set(modes.values()) == {0o666 & ~umask}
+    assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text() == "new"
+
+
+def test_resume_of_a_model_file_asks_for_its_folder(trained):
+    out, _ = trained
+    assert_one_line_error(rnncount("train", "--resume", out / "model.pt"),
+                          "--resume takes the run's folder, not a file", f"--resume {out} continues")
+
+
 def test_resume_refuses_new_settings(trained):
     out, _ = trained
     assert_one_line_error(rnncount("train", "--resume", out, "--hidden-size", "9"), "drop --hidden-size")
@@ -275,6 +328,15 @@ def test_every_cell_named_is_checked(tmp_path, command):
     result = rnncount(command, "--cells", "lstm,mingru", "--recurrent-decay", "1", "--out", tmp_path / "out")
     assert_one_line_error(result, f"rnncount {command}: error: --recurrent-decay: the mingru has no recurrent weights")
     assert not (tmp_path / "out").exists()
+
+
+def test_every_command_has_a_description():
+    """Each command's --help starts with a line saying what it does (argparse shows none without one)."""
+    import argparse
+    from rnncount.cli import build_parser
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {name for name, parser in commands.items() if not parser.description} == set()
+    assert "Count the 1s in each sequence" in rnncount("predict", "--help").stdout
 
 
 def test_the_command_line_starts_without_the_compiler():

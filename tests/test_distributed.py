@@ -126,6 +126,17 @@ def test_device_names():
         assert_one_line_error(run_cli("train", "--device", "cuda"), "--device", "CUDA is not available")
 
 
+@pytest.mark.parametrize("command", ["train", "compare", "sweep", "predict"])
+@pytest.mark.parametrize("device, fragment", [("cuda:99", "device 'cuda:99' asked for, but"),
+                                              ("tpu", "unknown device 'tpu'")])
+def test_a_device_not_here_is_refused_by_every_command(tmp_path, command, device, fragment):
+    """sweep trains on the CPU, yet a --device that is not here is a mistake it reports as train does."""
+    args = ["--model", tmp_path / "m.pt", "0110"] if command == "predict" else ["--out", tmp_path / "out"]
+    result = run_cli(command, *args, "--device", device)
+    assert_one_line_error(result, f"rnncount {command}: error: --device: {fragment}")
+    assert not (tmp_path / "out").exists()
+
+
 def test_train_and_predict_on_cpu_device(tmp_path):
     out = tmp_path / "cpu"
     assert run_cli("train", *SETTINGS, "--out", out, "--device", "cpu").returncode == 0

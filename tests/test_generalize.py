@@ -2,7 +2,10 @@
 recipes set (tests/test_recipes.py: the recipes themselves), and their CLI."""
 
 import json
+import os
+import shutil
 import struct
+from pathlib import Path
 
 import pytest
 import torch
@@ -83,8 +86,35 @@ def test_handmade_command_saves_a_model_the_other_commands_read(tmp_path):
     inspected = rnncount("inspect", "--model", tmp_path / "hand" / "model.pt", "01101110")
     assert inspected.returncode == 0, inspected.stderr
     assert "Best counting unit: c[0], correlation with the running count r = 1.000000" in inspected.stdout
+    one = rnncount("inspect", "--model", tmp_path / "hand" / "model.pt", "1")
+    assert one.stdout.startswith("lstm, 1 unit, readout c: predicts 1.0000 for 1 1 in 1 step\n")
+    assert "for 5 1s in 8 steps" in inspected.stdout
     assert_one_line_error(rnncount("handmade", "--out", tmp_path / "hand"), "exists", "--force")
-    assert_one_line_error(rnncount("train", "--resume", tmp_path / "hand"), "does not fit")
+    assert_one_line_error(rnncount("train", "--resume", tmp_path / "hand"), "was not trained by rnncount train, "
+                          "so it cannot be resumed (set by hand")
+
+
+def test_handmade_out_follows_trains_rule(tmp_path):
+    """A non-empty --out is written into only with --force, as train's; its other files are kept."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    args = ["handmade", "--lengths", "20", "--samples", "10", "--out", folder]
+    assert_one_line_error(rnncount(*args), "exists and is not empty", "--force")
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    assert rnncount(*args, "--force").returncode == 0
+    assert (folder / "model.pt").exists() and (folder / "notes.txt").read_text() == "keep me"
+
+
+def test_out_that_is_a_file_is_named_so(tiny, tmp_path):
+    """generalize and handmade, like train, say that an --out that is a file is not a folder; the file is kept."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    assert_one_line_error(rnncount("generalize", "--model", tiny / "model.pt", "--lengths", "8", "--samples", "5",
+                                   "--out", afile), f"--out {afile} is a file, not a folder")
+    assert_one_line_error(rnncount("handmade", "--lengths", "20", "--samples", "5", "--out", afile),
+                          f"--out {afile} is a file, not a folder")
+    assert afile.read_text() == "keep me"
 
 
 # ---- generalize, compare --test-lengths, inspect on a tiny trained model ---------------------------------
@@ -148,11 +178,14 @@ def test_inspect_writes_a_png_of_the_right_size(tiny, tmp_path):
     (["generalize", "--model", "x.pt", "--lengths", "a"], ["--lengths", "expected a whole number"]),
     (["inspect", "--model", "nope.pt", "0101"], ["does not exist"]),
     (["train", "--recipe", "magic"], ["--recipe", "invalid choice"]),
-    (["train", "--cell", "gru", "--readout", "c"], ["readout='c'", "LSTM only"]),
+    (["train", "--cell", "gru", "--readout", "c"], ["error: --readout c applies to", "LSTM only"]),
     (["train", "--cell", "rnn", "--forget-bias", "3"], ["LSTM only"]),
+    (["train", "--cell", "lstm", "--nonlinearity", "relu"], ["applies to the RNN only, not the lstm"]),
+    (["train", "--cell", "lstm", "--reset-after"], ["applies to the GRU (and its variants) only, not the lstm"]),
+    (["compare", "--cells", "gru,mingru", "--reset-after"], ["applies to the GRU", "not the mingru"]),
     (["train", "--step-loss", "-1"], ["--step-loss", "must be a number >= 0"]),
-    (["train", "--lr-end", "0.1"], ["lr_end must be a number in (0, lr=0.001]"]),
-    (["train", "--curriculum", "3"], ["curriculum needs variable training lengths"]),
+    (["train", "--lr-end", "0.1"], ["error: --lr-end must be a number in (0, --lr 0.001], got 0.1"]),
+    (["train", "--curriculum", "3"], ["error: --curriculum needs variable training lengths: set --min-length"]),
     (["sweep", "--recipe", "generalize", "--cells", "lstm,gru"], ["--recipe in a sweep takes one cell"]),
 ])
 def test_bad_arguments(args, fragments):
@@ -166,6 +199,33 @@ def test_inspect_bad_input(tiny, tmp_path):
     assert_one_line_error(rnncount("inspect", "--model", model, "0101", "--out", tmp_path / "no" / "x.png"),
                           "does not exist")
     assert_one_line_error(rnncount("inspect", "--model", model, "-", stdin=""), "no sequences")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # root writes anywhere: a read-only file system would be needed
+        result = rnncount("inspect", "--model", model, "0110", "--out", locked / "x.png")
+        assert_one_line_error(result, f"cannot write to --out {locked / 'x.png'}: Permission denied")
+        assert result.stdout == ""  # refused before the work
+    if Path("/proc/self").is_dir():  # procfs: no file can be created there, even by root
+        result = rnncount("inspect", "--model", model, "0110", "--out", "/proc/self/x.png")
+        assert_one_line_error(result, "cannot write to --out /proc/self/x.png")
+        assert result.stdout == ""
+    assert_one_line_error(rnncount("inspect", "--model", model, "-", stdin="0110\n\n111\n"),
+                          "one sequence only, but stdin has 2 lines")
+
+
+def test_inspect_never_replaces_a_file_that_is_not_a_png(tiny, tmp_path):
+    """--out naming the run's model.pt or metrics.json is refused and the file kept; inspect's own earlier
+    picture is replaced."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny, run)
+    for name in ("model.pt", "metrics.json"):
+        before = (run / name).read_bytes()
+        result = rnncount("inspect", "--model", run / "model.pt", "--out", run / name, "0110")
+        assert_one_line_error(result, f"--out {run / name} exists and is not a PNG")
+        assert (run / name).read_bytes() == before
+    for _ in range(2):
+        assert rnncount("inspect", "--model", run / "model.pt", "--out", run / "i.png", "0110").returncode == 0
+    assert png_size(run / "i.png") == INSPECT_SIZE
 
 
 # ---- recipes and the training options ------------------------------------------------------------------

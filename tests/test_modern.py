@@ -459,10 +459,36 @@ def test_counter_builds_the_new_cells_by_name():
     (dict(cell="minlstm", zoneout=0.1), "not implemented for the minlstm"),
     (dict(cell="lstm", num_heads=2), "num_heads applies to the sLSTM only"),
     (dict(cell="slstm", num_heads=3), "hidden_size=20 must be a multiple of num_heads=3"),
+    (dict(cell="lstm", reset_after=True), "reset_after applies to the GRU (and its variants) only, not the lstm"),
+    (dict(cell="mingru", reset_after=True), "reset_after applies to the GRU"),
+    (dict(cell="lstm", nonlinearity="relu"), "nonlinearity='relu' applies to the RNN only, not the lstm"),
+    (dict(cell="gru", nonlinearity="relu"), "nonlinearity='relu' applies to the RNN only"),
 ])
 def test_model_config_refuses_what_a_cell_lacks(settings, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         ModelConfig(**settings)
+
+
+def test_model_config_takes_each_cells_own_switches_and_the_defaults():
+    """reset_after for every GRU, nonlinearity for the RNN; the defaults (off, tanh) for any cell."""
+    assert ModelConfig(cell="layernorm-gru", reset_after=True).reset_after is True
+    assert ModelConfig(cell="rnn", nonlinearity="relu").nonlinearity == "relu"
+    for cell in CELLS:
+        assert ModelConfig(cell=cell, reset_after=False, nonlinearity="tanh").cell == cell
+
+
+def test_older_files_with_a_switch_their_cell_lacks_still_load(tmp_path):
+    """Written before such switches were refused (they changed nothing): the file loads, predicts and resumes."""
+    from rnncount.checkpoint import load_model
+    from rnncount.train import load_trainer
+    out = tmp_path / "run"
+    assert rnncount("train", "--cell", "lstm", *TINY, "--epochs", "1", "--out", out).returncode == 0
+    payload = torch.load(out / "model.pt", weights_only=True)
+    payload["model_config"].update(reset_after=True, nonlinearity="relu")
+    torch.save(payload, out / "model.pt")
+    assert load_model(out / "model.pt")[0].config == ModelConfig(hidden_size=6)
+    assert load_trainer(out / "model.pt").model_config == ModelConfig(hidden_size=6)
+    assert rnncount("predict", "--model", out / "model.pt", "0110").returncode == 0
 
 
 TINY_SLSTM = [*TINY[:-1], "4"]  # hidden size 4: two heads of 2
@@ -538,9 +564,9 @@ def test_sweep_the_new_cells(tmp_path):
 @pytest.mark.parametrize("args, fragments", [
     (["train", "--cell", "mingru", "--recurrent-decay", "1"], ["--recurrent-decay", "no recurrent weights"]),
     (["train", "--cell", "minlstm", "--zoneout", "0.1"], ["not implemented for the minlstm"]),
-    (["train", "--cell", "mingru", "--readout", "c"], ["readout='c'"]),
-    (["train", "--cell", "slstm", "--num-heads", "3"], ["must be a multiple of num_heads=3"]),
-    (["train", "--cell", "gru", "--num-heads", "2"], ["num_heads applies to the sLSTM only"]),
+    (["train", "--cell", "mingru", "--readout", "c"], ["--readout c applies to"]),
+    (["train", "--cell", "slstm", "--num-heads", "3"], ["error: --hidden-size 20 must be a multiple of --num-heads 3"]),
+    (["train", "--cell", "gru", "--num-heads", "2"], ["error: --num-heads applies to the sLSTM only"]),
     (["train", "--num-heads", "0"], ["--num-heads", "must be >= 1"]),
     (["compare", "--cells", "mingru,slstn"], ["unknown cell slstn"]),
 ])

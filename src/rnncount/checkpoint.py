@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .files import write_atomically, write_json_atomically
-from .model import Counter, ModelConfig
+from .model import Counter, saved_config
 
 if TYPE_CHECKING:  # what the files are written from; rnncount.train reads them back into one (load_trainer)
     from .train import Trainer
@@ -80,7 +80,7 @@ def read_checkpoint(path: Path) -> dict:
 def load_model(path: Path) -> tuple[Counter, dict]:
     """The trained Counter in a model file (eval mode) and the file's contents."""
     def build(payload: dict) -> tuple[Counter, dict]:
-        model = Counter(ModelConfig(**payload["model_config"]))
+        model = Counter(saved_config(payload["model_config"]))
         model.load_state_dict(payload["model"])
         return model.eval(), payload
     return rebuild(path, build)
@@ -91,6 +91,8 @@ def rebuild(path: Path, build):
     payload = read_checkpoint(path)
     try:
         return build(payload)
+    except CheckpointError:  # build's own verdict, already one line
+        raise
     except (KeyError, TypeError, ValueError, RuntimeError) as error:  # missing keys, wrong shapes or options
         raise CheckpointError(f"{path} does not fit its own configuration or this rnncount version "
                               f"({_first_line(error)})") from None

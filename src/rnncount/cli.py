@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -88,6 +89,13 @@ def positive_float(text: str) -> float:
 
 def probability(text: str) -> float:
     return checked(check_probability, "", parsed(text, float, "a number"), text)
+
+
+def out_path(text: str) -> Path:
+    """--out's path; an empty one is refused (Path("") is the current folder, never what was meant)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return Path(text)
 
 
 def cell_list(text: str) -> list[str]:
@@ -218,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="shrink W_hh by lr*D after every step, decoupled weight decay "
                              f"({default('recurrent_decay')})")
     output = training.add_argument_group("output")
-    output.add_argument("--out", type=Path, help="output folder (default: runs/COMMAND-TIME)")
+    output.add_argument("--out", type=out_path, help="output folder (default: runs/COMMAND-TIME)")
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
     output.add_argument("--threads", type=worker_count,
                         help="CPU threads (default: 1 for hidden sizes up to 64, where one is fastest)")
@@ -261,13 +269,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--lengths", type=int_list, help="e.g. 20,50 (--length)")
     sweep.add_argument("--jobs", type=worker_count, help="worker processes (default: one per CPU)")
 
-    predict = commands.add_parser("predict", help="count the 1s in sequences with a trained model")
+    predict = commands.add_parser("predict", help="count the 1s in sequences with a trained model",
+                                  description="Count the 1s in each sequence with a trained model; print the "
+                                              "sequence, the count rounded and the model's raw output.")
     add_model(predict)
     add_device(predict)
     predict.add_argument("sequences", nargs="+", metavar="SEQUENCE", help="e.g. 0110100; '-' reads one per line "
                                                                          "from stdin")
 
-    evaluate_ = commands.add_parser("evaluate", help="loss, accuracy and MAE on fresh data")
+    evaluate_ = commands.add_parser("evaluate", help="loss, accuracy and MAE on fresh data",
+                                    description="Score a trained model on fresh sequences of one length: print "
+                                                "the loss, the accuracy and the MAE.")
     add_model(evaluate_)
     evaluate_.add_argument("--length", type=positive_int, help="sequence length (the model's training length)")
     evaluate_.add_argument("--samples", type=positive_int, default=1000, help="sequences (%(default)s)")
@@ -282,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     generalize_.add_argument("--lengths", type=int_list, default=lengths, help=f"comma-separated ({listed(lengths)})")
     generalize_.add_argument("--samples", type=positive_int, default=1000, help="sequences per length (%(default)s)")
     add_fresh_seed(generalize_)
-    generalize_.add_argument("--out", type=Path, help="folder for the files (the model's)")
+    generalize_.add_argument("--out", type=out_path, help="folder for the files (the model's)")
     add_device(generalize_)
 
     handmade = commands.add_parser("handmade", help="an LSTM set by hand to count exactly, to any length",
@@ -292,15 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
     handmade.add_argument("--lengths", type=int_list, default=lengths, help=f"comma-separated ({listed(lengths)})")
     handmade.add_argument("--samples", type=positive_int, default=100, help="sequences per length (%(default)s)")
     add_fresh_seed(handmade)
-    handmade.add_argument("--out", type=Path, help="save DIR/model.pt, for predict, generalize and inspect")
-    handmade.add_argument("--force", action="store_true", help="replace DIR/model.pt")
+    handmade.add_argument("--out", type=out_path, help="save DIR/model.pt, for predict, generalize and inspect")
+    handmade.add_argument("--force", action="store_true", help="write into a non-empty DIR, replacing its model.pt")
 
     inspect = commands.add_parser("inspect", help="every unit's h_t and c_t over one sequence, as a PNG",
                                   description="Run a model over one sequence; plot every unit's h_t and c_t "
                                               "(heatmaps and lines), mark the unit that tracks the running count "
                                               "best and print that correlation.")
     add_model(inspect, "a model.pt written by train or handmade")
-    inspect.add_argument("--out", type=Path, help="the PNG to write (DIR/inspect.png beside the model)")
+    inspect.add_argument("--out", type=out_path, help="the PNG to write (DIR/inspect.png beside the model)")
     add_device(inspect)
     inspect.add_argument("sequence", metavar="SEQUENCE", help="e.g. 0110100; '-' reads it from stdin")
     return parser
@@ -362,10 +374,23 @@ def configs_from(args: argparse.Namespace, cell: str) -> tuple[ModelConfig, Trai
         configs = (ModelConfig(**{**model, **given(ModelConfig), "cell": cell}),
                    TrainConfig(**{**train, **given(TrainConfig)}))
     except (TypeError, ValueError) as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(as_flags(str(error))) from None
     if configs[1].recurrent_decay and family(cell) in PARALLEL:
         raise UsageError(f"--recurrent-decay: the {cell} has no recurrent weights W_hh to decay")
     return configs
+
+
+CONFIG_FIELDS = re.compile(r"\b(?P<name>%s)\b(?:=(?P<value>'[^']*'|[^\s,\])]+))?" % "|".join(
+    sorted({f.name for cls in (ModelConfig, TrainConfig) for f in fields(cls)}, key=len, reverse=True)))
+
+
+def as_flags(message: str) -> str:
+    """A ModelConfig or TrainConfig error in the command line's words, each field named as its flag:
+    'min_length must be <= length=20' -> '--min-length must be <= --length 20'."""
+    def flag(match: re.Match) -> str:
+        value = match["value"]
+        return f"--{match['name'].replace('_', '-')}" + (f" {value.strip(chr(39))}" if value else "")
+    return CONFIG_FIELDS.sub(flag, message)
 
 
 def options_from(args: argparse.Namespace, **given) -> runs.RunOptions:
@@ -401,6 +426,8 @@ def show(printout: report.Printout) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     resume = args.resume
+    if resume is not None:
+        runs.check_resume_folder(resume)
     if args.seeds is not None or (resume is not None and not (resume / "model.pt").exists()
                                   and any(resume.glob("seed*/model.pt"))):
         check_seeds_flags(args)
@@ -458,13 +485,20 @@ def note(text: str | None) -> None:
         print(text, file=sys.stderr)
 
 
+def counted(number: int, noun: str) -> str:
+    """'1 step', '2 steps'."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def run_predict(args: argparse.Namespace) -> int:
     model, payload, device = use.load_on_device(args.model, args.device)
     sequences = use.read_sequences(args.sequences, sys.stdin)
     inputs, lengths = use.encode_batch(sequences)
     note(use.outside_training_note(payload, lengths.tolist()))
-    for sequence, raw in zip(sequences, use.count(model, inputs, lengths, device)):
-        print(f"{sequence}  {round(raw)}  ({raw:.4f})")
+    counts = use.count(model, inputs, lengths, device)
+    for sequence, raw in zip(sequences, counts):
+        print(f"{sequence}  {use.rounded(raw)}  ({raw:.4f})")
+    note(use.not_finite_note(counts))
     return 0
 
 
@@ -507,7 +541,7 @@ def run_generalize(args: argparse.Namespace) -> int:
 def run_handmade(args: argparse.Namespace) -> int:
     model = handmade_lstm()
     if args.out is not None:
-        use.new_model_folder(args.out, args.force)
+        runs.prepare_out(options_from(args), "handmade")  # train's rule: new or empty, else --force
     print(f"One LSTM unit, W_hh = 0: i = f = sigmoid({SATURATION:g}) = 1, g = tanh({SATURATION:g} x) = x, "
           "c_t = c_(t-1) + x_t, count = c_T")
     rows = generalize.generalization(model, args.lengths, args.samples, args.seed)
@@ -520,12 +554,13 @@ def run_handmade(args: argparse.Namespace) -> int:
 
 def run_inspect(args: argparse.Namespace) -> int:
     model, payload, _ = use.load_on_device(args.model, args.device)
-    (sequence,) = use.read_sequences([args.sequence], sys.stdin)[:1]
+    sequence = use.read_one_sequence(args.sequence, sys.stdin)
     out = args.out or args.model.parent / "inspect.png"
     trace, best = use.inspect(model, sequence, out)
     config = payload["model_config"]
-    print(f"{config['cell']}, {config['hidden_size']} units, readout {config.get('readout', 'h')}: "
-          f"predicts {trace.prediction[-1].item():.4f} for {trace.count[-1].item():.0f} 1s in {len(sequence)} steps")
+    print(f"{config['cell']}, {counted(config['hidden_size'], 'unit')}, readout {config.get('readout', 'h')}: "
+          f"predicts {trace.prediction[-1].item():.4f} for {counted(int(trace.count[-1].item()), '1')} in "
+          f"{counted(len(sequence), 'step')}")
     if best is None:
         print("No unit correlates with the running count here (the count or every unit is constant)")
     else:

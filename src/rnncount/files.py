@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+
+def mode_for(path: Path) -> int:
+    """The permissions open(path, "w") would leave: an existing file's own, else 0o666 less the umask (mkstemp's
+    temporary file is 0o600, private to its owner)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)  # the only way to read it is to set it
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_atomically(path: Path, write) -> None:
@@ -14,6 +26,7 @@ def write_atomically(path: Path, write) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
+            os.chmod(temporary, mode_for(path))
             write(file)
             file.flush()
             os.fsync(file.fileno())

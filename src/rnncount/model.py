@@ -76,6 +76,10 @@ class ModelConfig:
         if family(self.cell) not in FORGET_GATE and self.forget_bias is not None:
             raise ValueError(f"forget_bias applies to the LSTM (and its variants), the sLSTM and the minLSTM only, "
                              f"not the {self.cell}")
+        if family(self.cell) != "gru" and self.reset_after:
+            raise ValueError(f"reset_after applies to the GRU (and its variants) only, not the {self.cell}")
+        if family(self.cell) != "rnn" and self.nonlinearity != "tanh":
+            raise ValueError(f"nonlinearity={self.nonlinearity!r} applies to the RNN only, not the {self.cell}")
         if family(self.cell) not in MASKED and (self.recurrent_dropout or self.zoneout):
             raise ValueError(f"recurrent_dropout and zoneout are not implemented for the {self.cell}")
         check_positive_int("hidden_size", self.hidden_size)
@@ -92,6 +96,17 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def saved_config(config: dict) -> ModelConfig:
+    """A model file's configuration as a ModelConfig. Files written before ModelConfig refused reset_after and
+    nonlinearity for the cells without them may hold them; they never changed such a model, so they are dropped."""
+    config = dict(config)
+    if config.get("cell", "lstm") in CELLS:
+        lacks = {"reset_after": family(config.get("cell", "lstm")) != "gru",
+                 "nonlinearity": family(config.get("cell", "lstm")) != "rnn"}
+        config = {name: value for name, value in config.items() if not lacks.get(name)}
+    return ModelConfig(**config)
 
 
 def make_layer(config: ModelConfig, input_size: int = 1) -> RecurrentLayer:

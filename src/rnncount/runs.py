@@ -30,7 +30,7 @@ import torch
 
 from . import report, stacked, sweep
 from ._checks import check_fits_in_memory, check_positive_int, check_seeds
-from .distributed import World, join_world
+from .distributed import World, join_world, resolve_device
 from .elastic import resume_restarted
 from .files import is_unfinished_write, write_json_atomically
 from .generalize import generalization, memory_needed
@@ -82,8 +82,18 @@ def start(device: str) -> tuple[World, torch.device]:
         raise UsageError(f"--device: {error}") from None
 
 
+def check_device(name: str) -> torch.device:
+    """The device a --device name stands for here, or a UsageError saying why there is none."""
+    try:
+        return resolve_device(name)
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
+
+
 def make_folder(out: Path) -> Path:
     """The folder created (with its parents), or a UsageError saying why it cannot be."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -134,19 +144,23 @@ def prepare_out(options: RunOptions, command: str) -> Path:
     """The output folder: new or empty (or force), created, writable, and held by this run (hold). A file a kill left
     half-written (a torchrun restart after a kill during the first save finds one) does not count as content."""
     out = options.out or default_out(command)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
     if out.is_dir() and any(not is_unfinished_write(p) for p in out.iterdir()) and not options.force:
         raise UsageError(f"--out {out} exists and is not empty; choose another folder or pass --force")
     make_folder(out)
     hold(out)
+    check_writable(out, out)
+    return out
+
+
+def check_writable(folder: Path, out: Path) -> None:
+    """A file can be created in folder (tried: permissions, a read-only file system), else a UsageError naming
+    --out as the user typed it."""
     try:
-        probe = out / ".rnncount-write-test"
+        probe = folder / ".rnncount-write-test"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
         raise UsageError(f"cannot write to --out {out}: {error.strerror or error}") from None
-    return out
 
 
 def prepare_out_once(options: RunOptions, command: str, world: World) -> Path:
@@ -303,6 +317,13 @@ def scoring_fits(lengths, samples: int, at_once: bool = False) -> None:
     need = samples * max(lengths, default=0) * 16 if at_once else memory_needed(lengths, samples)
     check_fits_in_memory(need, f"scoring {samples} sequences of length {max(lengths, default=0)} needs",
                          "choose shorter lengths or fewer samples")
+
+
+def check_resume_folder(folder: Path) -> None:
+    """--resume names a run's folder; a file there (its model.pt, most likely) is a UsageError saying so."""
+    if folder.is_file():
+        raise UsageError(f"--resume takes the run's folder, not a file: --resume {folder.parent} "
+                         "continues the run saved there")
 
 
 def resume(folder: Path, options: RunOptions, epochs: int | None = None) -> Path | None:
@@ -475,6 +496,7 @@ def sweep_grid(runs: list[sweep.Run], settings: dict, options: RunOptions) -> tu
     """Train the grid's unfinished runs (resuming those begun), those of a shape stacked, options.jobs stacks at
     once (None: one per usable CPU; a sweep's runs take one thread each); a line per run as it ends. Returns the
     summary rows (rnncount.sweep.summarize) and the folder."""
+    check_device(options.device)  # its runs train on the CPU, but a device that is not here is a mistake, as in train
     jobs = options.jobs or usable_cpus()
     for run in runs:
         fits(run.model, run.train)

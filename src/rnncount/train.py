@@ -25,7 +25,7 @@ from ._checks import check_nonnegative, check_nonnegative_int, check_positive, c
 from .data import CountingData, counting_data
 from .distributed import World
 from .fast import eager
-from .model import Counter, ModelConfig
+from .model import Counter, ModelConfig, saved_config
 
 
 @dataclass
@@ -271,7 +271,10 @@ def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress:
 def load_trainer(path: Path, device: torch.device | str = "cpu", world: World | None = None) -> Trainer:
     """Rebuild the Trainer saved in a model file, ready to resume (its data is drawn again from the seed)."""
     def build(payload: dict) -> Trainer:
-        trainer = Trainer(ModelConfig(**payload["model_config"]), TrainConfig(**payload["train_config"]),
+        if not payload.get("train_config"):  # e.g. the handmade LSTM: weights without a training to continue
+            raise checkpoint.CheckpointError(f"{path} was not trained by rnncount train, so it cannot be resumed "
+                                             f"({payload.get('note') or 'it has no training settings'})")
+        trainer = Trainer(saved_config(payload["model_config"]), TrainConfig(**payload["train_config"]),
                           device=device, world=world)
         load_state(trainer, payload)
         return trainer

@@ -9,6 +9,7 @@ The command line's predict, evaluate, generalize, handmade and inspect call thes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,10 +18,9 @@ from torch import Tensor
 
 from .checkpoint import load_model
 from .data import counting_data, encode
-from .distributed import resolve_device
 from .inspection import BestUnit, Trace, best_unit, run_trace
 from .model import Counter
-from .runs import UsageError, make_folder, set_threads
+from .runs import UsageError, check_device, check_writable, make_folder, set_threads
 from .train import evaluate
 
 
@@ -38,12 +38,17 @@ def read_sequences(items: list[str], stdin: Iterable[str]) -> list[str]:
     return sequences
 
 
+def read_one_sequence(item: str, stdin: Iterable[str]) -> str:
+    """The one sequence given, '-' standing for stdin's one non-empty line (more than one is refused)."""
+    sequences = read_sequences([item], stdin)
+    if len(sequences) > 1:
+        raise UsageError(f"one sequence only, but stdin has {len(sequences)} lines; give the one to inspect")
+    return sequences[0]
+
+
 def load_on_device(path: Path, device: str) -> tuple[Counter, dict, torch.device]:
     """A model file's model on the named device (rnncount.distributed.resolve_device's names), and its payload."""
-    try:
-        device = resolve_device(device)
-    except ValueError as error:
-        raise UsageError(f"--device: {error}") from None
+    device = check_device(device)
     model, payload = load_model(path)
     return model.to(device), payload, device
 
@@ -70,6 +75,20 @@ def outside_training_note(payload: dict, lengths: list[int]) -> str | None:
               "its counts there may be wrong; a model trained with --recipe generalize counts far past them")
     noun = "length {} is" if len(outside) == 1 else "lengths {} are"
     return f"rnncount: note: {noun.format(shown)} outside the lengths this model was trained on ({span}): {advice}"
+
+
+def rounded(raw: float) -> str:
+    """A raw count as the whole number predict prints; nan or inf as such (a model whose weights are not finite)."""
+    return str(round(raw)) if math.isfinite(raw) else str(raw)
+
+
+def not_finite_note(counts: list[float]) -> str | None:
+    """A one-line note when some counts are nan or inf (the model's weights, or their arithmetic, are not finite)."""
+    bad = sum(not math.isfinite(c) for c in counts)
+    if not bad:
+        return None
+    return (f"rnncount: note: the model's count is not a finite number for {bad} of {len(counts)} sequences; "
+            "its weights may hold nan or inf")
 
 
 def encode_batch(sequences: list[str]) -> tuple[Tensor, Tensor]:
@@ -100,10 +119,7 @@ def evaluate_at(model: Counter, length: int, samples: int, seed: int, device: to
 
 def generalization_folder(out: Path) -> Path:
     """The folder generalize writes its table and JSON to, created."""
-    out = make_folder(out)
-    if not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
-    return out
+    return make_folder(out)
 
 
 def threads_for(payload: dict) -> None:
@@ -111,25 +127,38 @@ def threads_for(payload: dict) -> None:
     set_threads(None, payload["model_config"].get("hidden_size", 20))
 
 
-def new_model_folder(out: Path, force: bool) -> None:
-    """out created for a model.pt that is new there (or replaced, with force)."""
-    path = out / "model.pt"
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists; choose another --out or pass --force")
-    make_folder(out)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first 8 bytes of every PNG file
+
+
+def is_png(path: Path) -> bool:
+    """Whether the file at path starts as a PNG does (an unreadable one does not)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+    except OSError:
+        return False
 
 
 def inspect(model: Counter, sequence: str, out: Path) -> tuple[Trace, BestUnit | None]:
     """One sequence's trace and its best counting unit, once out is known to be a PNG path that can be written."""
+    check_picture_out(out)
     try:
         trace = run_trace(model, sequence)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    return trace, best_unit(trace)
+
+
+def check_picture_out(out: Path) -> None:
+    """out can take inspect's PNG: not a folder, nor a file other than a PNG, in a folder that is there and
+    writable; else a UsageError."""
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give the PNG's path")
+    if out.exists() and not is_png(out):  # a model.pt or metrics.json named by mistake: never replaced
+        raise UsageError(f"--out {out} exists and is not a PNG; inspect replaces only a picture: give another path")
     if not out.parent.is_dir():
         raise UsageError(f"cannot write to --out {out}: folder {out.parent} does not exist")
-    return trace, best_unit(trace)
+    check_writable(out.parent, out)
 
 
 def save_picture(trace: Trace, best: BestUnit | None, out: Path, title: str) -> None:
