@@ -8,6 +8,12 @@ rnncount program (rnncount.__main__) starts without it and can answer Ctrl-C dur
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the names are, for readers, type checkers and the docs' API pages (never run)
+    from .cells import GRUCell, LSTMCell, RecurrentCell, RNNCell
+    from .layers import GRU, LSTM, RNN, SLSTM, MinGRU, MinLSTM, RecurrentLayer, scan
+    from .modern import MinGRUCell, MinLSTMCell, SLSTMCell
 
 __version__ = "0.1.0"
 
