@@ -346,3 +346,18 @@ def test_the_command_line_starts_without_the_compiler():
     import sys
     code = "import sys, rnncount, rnncount.cli; print('torch._dynamo' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_compare_applies_a_cell_form_to_the_cells_of_that_form(tmp_path):
+    """In a comparison of several cells, --reset-after shapes the GRUs and --nonlinearity the RNNs among them (the
+    README's `compare --reset-after`: torch.nn.GRU's form beside the others); each run records what it trained.
+    One cell alone refuses a form it lacks."""
+    out = tmp_path / "compared"
+    result = rnncount("compare", "--cells", "lstm,gru,rnn", "--reset-after", "--nonlinearity", "relu", "--epochs", "1",
+                      *TINY, "--out", out)
+    assert result.returncode == 0, result.stderr
+    recorded = {cell: json.loads((out / cell / "metrics.json").read_text())["config"] for cell in ("lstm", "gru", "rnn")}
+    assert {cell: (c["reset_after"], c["nonlinearity"]) for cell, c in recorded.items()} == {
+        "lstm": (False, "tanh"), "gru": (True, "tanh"), "rnn": (False, "relu")}
+    assert_one_line_error(rnncount("compare", "--cells", "lstm", "--reset-after", "--out", tmp_path / "one"),
+                          "--reset-after applies to the GRU")

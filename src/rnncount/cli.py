@@ -365,13 +365,32 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- the Namespace into config objects -----------------------------------------------------------------
 
-def configs_from(args: argparse.Namespace, cell: str) -> tuple[ModelConfig, TrainConfig]:
-    """The typed flags over the recipe's settings for this cell, over the reference defaults."""
+FORM_FLAGS = {"reset_after": "gru", "nonlinearity": "rnn"}  # a form of one family's cell: flag -> that family
+
+
+def check_forms(args: argparse.Namespace, cells: list[str]) -> None:
+    """A form flag (--reset-after, --nonlinearity) given to several cells must have a cell of its family among them;
+    else it would shape nothing (one cell alone: ModelConfig refuses it, saying which cell has it)."""
+    for name, owner in FORM_FLAGS.items():
+        value = getattr(args, name, None)
+        if len(cells) > 1 and value not in (None, False, "tanh") and all(family(c) != owner for c in cells):
+            flag = f"--{name.replace('_', '-')}"
+            raise UsageError(f"{flag} applies to the {owner.upper()} (and its variants) only, and none of "
+                             f"{', '.join(cells)} is one")
+
+
+def configs_from(args: argparse.Namespace, cell: str, several: bool = False) -> tuple[ModelConfig, TrainConfig]:
+    """The typed flags over the recipe's settings for this cell, over the reference defaults. several: one cell of
+    a comparison or sweep of several, where --reset-after and --nonlinearity shape the GRUs and the RNNs among them
+    (`compare --reset-after`: torch.nn.GRU's form beside the LSTM); for one cell alone, a flag it lacks is refused."""
     def given(cls) -> dict:
         return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+    flags = given(ModelConfig)
+    if several:
+        flags = {name: value for name, value in flags.items() if FORM_FLAGS.get(name, family(cell)) == family(cell)}
     try:
         model, train = recipes.split_settings(recipes.recipe_settings(args.recipe or "reference", cell))
-        configs = (ModelConfig(**{**model, **given(ModelConfig), "cell": cell}),
+        configs = (ModelConfig(**{**model, **flags, "cell": cell}),
                    TrainConfig(**{**train, **given(TrainConfig)}))
     except (TypeError, ValueError) as error:
         raise UsageError(as_flags(str(error))) from None
@@ -452,7 +471,8 @@ def show_seeds(stacks: runs.Stacks) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    configs = {cell: configs_from(args, cell) for cell in args.cells}
+    check_forms(args, args.cells)
+    configs = {cell: configs_from(args, cell, several=len(args.cells) > 1) for cell in args.cells}
     if args.seeds is not None:
         check_seeds_flags(args)
         return show_seeds(runs.seeds(configs, options_from(args), "compare"))
@@ -466,7 +486,8 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_sweep(args: argparse.Namespace) -> int:
     if args.recipe not in (None, "reference") and len(args.cells) > 1:
         raise UsageError("--recipe in a sweep takes one cell (its settings differ per cell): run a sweep per cell")
-    configs = {cell: configs_from(args, cell) for cell in args.cells}  # every cell's settings checked
+    check_forms(args, args.cells)
+    configs = {cell: configs_from(args, cell, several=len(args.cells) > 1) for cell in args.cells}  # all checked
     model_config, train_config = configs[args.cells[0]]
     grid = sweep.grid(model_config, train_config, args.cells, args.hidden_sizes or [model_config.hidden_size],
                       args.lengths or [train_config.length], args.seeds)
