@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import TINY, assert_one_line_error, rnncount
 from rnncount import runs
 from rnncount.distributed import World
 from rnncount.runs import RunOptions, UsageError, cpu_jobs, in_processes, make_folder, prepare_out
@@ -225,7 +226,6 @@ def test_a_folder_another_run_writes_to_is_refused(tmp_path):
     """Two commands writing to one folder at once would overwrite each other's files (both exit 0, one run lost):
     the second is refused in one line, exit 2, whether it starts a run there (even with --force) or resumes one;
     once the first has ended, the folder is free again."""
-    from conftest import TINY, assert_one_line_error, rnncount
     out = tmp_path / "run"
     assert rnncount("train", "--epochs", "1", *TINY, "--out", out).returncode == 0
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True)

@@ -18,6 +18,7 @@ torch.nn catches ours), with a message that names the argument:
 from __future__ import annotations
 
 import numbers
+import os
 
 import torch
 
@@ -161,7 +162,6 @@ def check_state(name: str, tensor, expected: tuple[int, ...], like: torch.Tensor
 def check_fits_in_memory(need: int, what: str, advice: str) -> None:
     """ValueError if `need` bytes are more than half the memory free now (Linux; elsewhere no check): refused before
     anything is allocated, rather than a process the system kills for memory, taking others with it."""
-    import os
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

@@ -23,7 +23,7 @@ from .checkpoint import CheckpointError, save_model
 from .distributed import leave_world, lost_a_peer
 from .handmade import SATURATION, handmade_lstm
 from .init import SCHEMES
-from .model import CELLS, PARALLEL, READOUTS, ModelConfig, family
+from .model import CELLS, FORMS, PARALLEL, READOUTS, ModelConfig, family, without_other_forms
 from .runs import UsageError
 from .train import NonFiniteError, TrainConfig
 
@@ -365,13 +365,10 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- the Namespace into config objects -----------------------------------------------------------------
 
-FORM_FLAGS = {"reset_after": "gru", "nonlinearity": "rnn"}  # a form of one family's cell: flag -> that family
-
-
 def check_forms(args: argparse.Namespace, cells: list[str]) -> None:
     """A form flag (--reset-after, --nonlinearity) given to several cells must have a cell of its family among them;
     else it would shape nothing (one cell alone: ModelConfig refuses it, saying which cell has it)."""
-    for name, owner in FORM_FLAGS.items():
+    for name, owner in FORMS.items():
         value = getattr(args, name, None)
         if len(cells) > 1 and value not in (None, False, "tanh") and all(family(c) != owner for c in cells):
             flag = f"--{name.replace('_', '-')}"
@@ -387,7 +384,7 @@ def configs_from(args: argparse.Namespace, cell: str, several: bool = False) -> 
         return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
     flags = given(ModelConfig)
     if several:
-        flags = {name: value for name, value in flags.items() if FORM_FLAGS.get(name, family(cell)) == family(cell)}
+        flags = without_other_forms(cell, flags)
     try:
         model, train = recipes.split_settings(recipes.recipe_settings(args.recipe or "reference", cell))
         configs = (ModelConfig(**{**model, **flags, "cell": cell}),
@@ -526,7 +523,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     model, payload, device = use.load_on_device(args.model, args.device)
     length = use.evaluation_length(payload, args.length)
-    fits_in_memory([length], args.samples, at_once=True)
+    runs.scoring_fits([length], args.samples, at_once=True)
     note(use.outside_training_note(payload, [length]))
     result = use.evaluate_at(model, length, args.samples, args.seed, device)
     print(f"Length {length}, {args.samples} samples (seed {args.seed}): Loss: {result['loss']:.4f}; "
@@ -534,17 +531,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def fits_in_memory(lengths: list[int], samples: int, at_once: bool = False) -> None:
-    """UsageError (exit 2) if scoring would need more than half the free memory (runs.scoring_fits)."""
-    try:
-        runs.scoring_fits(lengths, samples, at_once)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-
-
 def run_generalize(args: argparse.Namespace) -> int:
     model, payload, device = use.load_on_device(args.model, args.device)
-    fits_in_memory(args.lengths, args.samples)
+    runs.scoring_fits(args.lengths, args.samples)
     out = use.generalization_folder(args.out or args.model.parent)
     use.threads_for(payload)
     rows = generalize.generalization(model, args.lengths, args.samples, args.seed, device, progress=True)

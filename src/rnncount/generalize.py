@@ -24,9 +24,10 @@ from .train import _progress
 CHUNK = 256  # time steps the layer runs at once when scoring: its scan keeps each step's state of a chunk only
 
 DEFAULT_LENGTHS = (20, 40, 100, 200, 1000)
+DEFAULT_SAMPLES = 1000  # sequences scored at each length
 
 
-def generalization(model: nn.Module, lengths=DEFAULT_LENGTHS, samples: int = 1000, seed: int = 12345,
+def generalization(model: nn.Module, lengths=DEFAULT_LENGTHS, samples: int = DEFAULT_SAMPLES, seed: int = 12345,
                    device: torch.device | str = "cpu", chunk: int = CHUNK, progress: bool = False) -> list[dict]:
     """Loss, exact-count accuracy and MAE at each length: [{"length", "samples", "loss", "accuracy", "mae"}].
 

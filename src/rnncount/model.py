@@ -98,15 +98,19 @@ class ModelConfig:
         return asdict(self)
 
 
+FORMS = {"reset_after": "gru", "nonlinearity": "rnn"}  # settings that choose the form of one family's cell
+
+
+def without_other_forms(cell: str, settings: dict) -> dict:
+    """settings less the FORMS of families other than the cell's (which ModelConfig refuses for it)."""
+    return {name: value for name, value in settings.items() if FORMS.get(name, family(cell)) == family(cell)}
+
+
 def saved_config(config: dict) -> ModelConfig:
     """A model file's configuration as a ModelConfig. Files written before ModelConfig refused reset_after and
     nonlinearity for the cells without them may hold them; they never changed such a model, so they are dropped."""
-    config = dict(config)
-    if config.get("cell", "lstm") in CELLS:
-        lacks = {"reset_after": family(config.get("cell", "lstm")) != "gru",
-                 "nonlinearity": family(config.get("cell", "lstm")) != "rnn"}
-        config = {name: value for name, value in config.items() if not lacks.get(name)}
-    return ModelConfig(**config)
+    cell = config.get("cell", "lstm")
+    return ModelConfig(**(without_other_forms(cell, config) if cell in CELLS else config))
 
 
 def make_layer(config: ModelConfig, input_size: int = 1) -> RecurrentLayer:

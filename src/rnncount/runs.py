@@ -33,7 +33,7 @@ from ._checks import check_fits_in_memory, check_positive_int, check_seeds
 from .distributed import World, join_world, resolve_device
 from .elastic import resume_restarted
 from .files import is_unfinished_write, write_json_atomically
-from .generalize import generalization, memory_needed
+from .generalize import DEFAULT_SAMPLES, generalization, memory_needed
 from .model import ModelConfig
 from .train import NonFiniteError, TrainConfig, Trainer, format_epoch, load_trainer, make_datasets, \
     train_with_checkpoints
@@ -302,21 +302,25 @@ def train(model_config: ModelConfig, train_config: TrainConfig, options: RunOpti
 
 
 def fits(model_config: ModelConfig, train_config: TrainConfig, test_lengths=None) -> None:
-    """UsageError if one run of this size (and its scoring at test_lengths) would need more than half the free
-    memory, before anything is allocated (stacked.check_memory, generalize.memory_needed)."""
+    """UsageError if one run of this size (and its scoring at test_lengths, as compare scores) would need more than
+    half the free memory, before anything is allocated (stacked.check_memory, scoring_fits)."""
     try:
         stacked.check_memory(model_config, train_config)
-        scoring_fits(test_lengths or [], 1000)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    scoring_fits(test_lengths or [], DEFAULT_SAMPLES)
 
 
 def scoring_fits(lengths, samples: int, at_once: bool = False) -> None:
-    """ValueError if scoring `samples` sequences at each of these lengths would need more than half the free memory:
-    generalize holds one block of sequences at a time, evaluate (at_once) all of them and their float copy."""
+    """UsageError if scoring `samples` sequences at each of these lengths would need more than half the free memory:
+    generalize holds one block of sequences at a time (memory_needed), evaluate (at_once) all of them and their
+    float copy."""
     need = samples * max(lengths, default=0) * 16 if at_once else memory_needed(lengths, samples)
-    check_fits_in_memory(need, f"scoring {samples} sequences of length {max(lengths, default=0)} needs",
-                         "choose shorter lengths or fewer samples")
+    try:
+        check_fits_in_memory(need, f"scoring {samples} sequences of length {max(lengths, default=0)} needs",
+                             "choose shorter lengths or fewer samples")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def check_resume_folder(folder: Path) -> None:
