@@ -157,6 +157,42 @@ def test_minlstm_stays_finite_where_both_gates_round_to_zero(parallel):
     torch.testing.assert_close(a, torch.sigmoid(k_f - k_i), rtol=1e-5, atol=0)  # float32: to its rounding
 
 
+# rtol: e^k's relative error is |k| eps when k is rounded once (|k| <= 300 here). atol, float32: one gate e^70 times
+# the other is a shifted f below float32's smallest normal number, which the vectorised sigmoid rounds to 0, so
+# f' < 1e-30 may come out 0 (the log form's limit is 1e-38). grad_atol: the gradients are exact to eps times their
+# scale (|w| h̃, up to ~100 here), not relatively: sigmoid's derivative f (1 - f) rounds where f is near 1, as every
+# sigmoid gate's does (torch.nn.LSTM's), and the quotient's two terms cancel where one gate is far above the other
+@pytest.mark.parametrize("dtype, rtol, atol, grad_atol", [(torch.float64, 1e-13, 1e-300, 1e-13),
+                                                          (torch.float32, 2e-5, 1e-30, 1e-5)])
+def test_minlstm_ratios_equal_the_log_form_everywhere(dtype, rtol, atol, grad_atol):
+    """f' = f / (f + i) with both pre-activations shifted where both gates are tiny, against the paper's log form
+    sigmoid(log f - log i) in float64 (logsigmoid is exact far below 0) from the same inputs: values and gradients,
+    over pre-activations from -300 to 40, so that every case occurs (both above the floor, one below, both below,
+    both below -104)."""
+    generator = torch.Generator().manual_seed(0)
+    k_f, k_i, k_h = (torch.empty(4000, dtype=torch.float64).uniform_(-300, 40, generator=generator)
+                     for _ in range(3))
+    k_f[:1000] = k_i[:1000] + torch.empty(1000, dtype=torch.float64).uniform_(-5, 5, generator=generator)  # close
+
+    def log_form(k_f, k_i, k_h):
+        log_ratio = torch.nn.functional.logsigmoid(k_f) - torch.nn.functional.logsigmoid(k_i)
+        return torch.sigmoid(log_ratio), torch.sigmoid(-log_ratio) * g(k_h)
+
+    cell = MinLSTMCell(1, 1, dtype=dtype)
+    ours = [k.to(dtype).clone().requires_grad_() for k in (k_f, k_i, k_h)]
+    exact = [k.to(dtype).double().clone().requires_grad_() for k in (k_f, k_i, k_h)]  # the same, rounded to dtype
+    weights = torch.randn(2, 4000, dtype=torch.float64, generator=generator)
+    a, b = cell.coefficients(*ours)
+    a_exact, b_exact = log_form(*exact)
+    assert torch.isfinite(a).all() and torch.isfinite(b).all()
+    torch.testing.assert_close(a.double(), a_exact, rtol=rtol, atol=atol)
+    torch.testing.assert_close(b.double(), b_exact, rtol=rtol, atol=atol)
+    ((a.double() * weights[0]).sum() + (b.double() * weights[1]).sum()).backward()
+    ((a_exact * weights[0]).sum() + (b_exact * weights[1]).sum()).backward()
+    for mine, theirs in zip(ours, exact):
+        torch.testing.assert_close(mine.grad.double(), theirs.grad, rtol=rtol, atol=grad_atol)
+
+
 def block_diagonal(cell):
     """The sLSTM's recurrent matrix written out in full, (4H, H): zeros outside each head's block."""
     size = cell.hidden_size // cell.num_heads

@@ -146,8 +146,7 @@ class MinLSTMCell(_InputGatedCell):
         f_t  = sigmoid(W_f x_t + b_f)                   forget gate
         i_t  = sigmoid(W_i x_t + b_i)                   input gate
         h̃_t  = g(W_h x_t + b_h)                         candidate, > 0
-        f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)    length-independence scaling (normalize=True),
-                                                        computed as sigmoid(log f_t - log i_t), sigmoid(log i_t - log f_t)
+        f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)    length-independence scaling (normalize=True)
         h_t  = f'_t ⊙ h_{t-1} + i'_t ⊙ h̃_t             a_t = f'_t,  b_t = i'_t ⊙ h̃_t
 
     Weights in the order f, i, h̃: weight_ih (3H, I), bias_ih (3H). Normalised (the paper's form, the default),
@@ -171,10 +170,15 @@ class MinLSTMCell(_InputGatedCell):
         h_tilde = g(k_h)
         if not self.normalize:
             return torch.sigmoid(k_f), torch.sigmoid(k_i) * h_tilde  # f_t, i_t ⊙ h̃_t
-        # f' = f / (f + i) = sigmoid(log f - log i), i' = sigmoid(log i - log f): in logs (log f = logsigmoid(k_f)),
-        # as the paper's code, because f and i both round to 0 in float32 below k = -104, and f / (f + i) is then 0/0
-        log_ratio = F.logsigmoid(k_f) - F.logsigmoid(k_i)  # log f - log i
-        return torch.sigmoid(log_ratio), torch.sigmoid(-log_ratio) * h_tilde  # f'_t, i'_t ⊙ h̃_t
+        # f and i both round to 0 in float32 below k = -104, and f / (f + i) is then 0/0. Far below 0,
+        # sigmoid(k) = e^k (1 - e^k + ...) and the ratio depends only on k_f - k_i, so where both gates are below
+        # e^floor (floor = log eps - 2, -17.9 in float32) both k are first raised by the same shift, to max = floor:
+        # the ratio is unchanged to within eps / 7, and its gradient with respect to the shift is as small (no_grad)
+        with torch.no_grad():
+            floor = math.log(torch.finfo(k_f.dtype).eps) - 2
+            shift = torch.relu(floor - torch.maximum(k_f, k_i))  # (..., H): 0 wherever a gate is above e^floor
+        f, i = torch.sigmoid(k_f + shift), torch.sigmoid(k_i + shift)  # f_t, i_t (both scaled by ~e^shift)
+        return f / (f + i), i / (f + i) * h_tilde  # f'_t, i'_t ⊙ h̃_t
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self.normalize else ", normalize=False")
