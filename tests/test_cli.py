@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -239,6 +240,23 @@ def test_pickle_carrying_code_is_not_run(tmp_path):
     result = rnncount("predict", "--model", evil, "0101", process=True)
     assert_one_line_error(result, "not a readable model file", "nothing in it was run")
     assert not marker.exists()
+
+
+def test_a_foreign_pickle_is_one_line_without_torch_warnings(tmp_path):
+    """A plain pickle (protocol 4) is refused in one line: torch's warning about the protocol is not printed."""
+    foreign = tmp_path / "foreign.pt"
+    foreign.write_bytes(pickle.dumps({"format": "rnncount-counter"}, protocol=4))
+    assert_one_line_error(rnncount("predict", "--model", foreign, "0101", process=True), "not a readable model file")
+
+
+@pytest.mark.parametrize("args", [["predict", "--model", "", "0101"], ["evaluate", "--model", ""],
+                                  ["generalize", "--model", ""], ["inspect", "--model", "", "0110"],
+                                  ["train", "--resume", ""]])
+def test_empty_model_or_resume_is_refused(tmp_path, monkeypatch, args):
+    """--model "" and --resume "" are not the current folder (nor its model.pt): refused as an empty path."""
+    monkeypatch.chdir(tmp_path)
+    flag = args[args.index("") - 1]
+    assert_one_line_error(rnncount(*args), f"argument {flag}: expected a path, got ''")
 
 
 def test_existing_out_is_never_overwritten(tmp_path, trained):

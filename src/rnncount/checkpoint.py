@@ -15,6 +15,7 @@ Trainer rebuilt from one (load_trainer), live in rnncount.train.
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,9 @@ def read_checkpoint(path: Path) -> dict:
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a model file (try {path / 'model.pt'})")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns of pickles it may not read before it fails on one: ours says it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # corrupt zip, truncated, random bytes, or a pickle that carries code
         raise CheckpointError(f"{path} is not a readable model file ({_load_failure(error)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

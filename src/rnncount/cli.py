@@ -91,8 +91,9 @@ def probability(text: str) -> float:
     return checked(check_probability, "", parsed(text, float, "a number"), text)
 
 
-def out_path(text: str) -> Path:
-    """--out's path; an empty one is refused (Path("") is the current folder, never what was meant)."""
+def nonempty_path(text: str) -> Path:
+    """A path argument (--out, --model, --resume); an empty one is refused (Path("") is the current folder, never
+    what was meant)."""
     if not text:
         raise argparse.ArgumentTypeError("expected a path, got ''")
     return Path(text)
@@ -157,7 +158,7 @@ def add_device(parser) -> None:
 
 
 def add_model(parser, help: str = "a model.pt written by train") -> None:
-    parser.add_argument("--model", type=Path, required=True, help=help)
+    parser.add_argument("--model", type=nonempty_path, required=True, help=help)
 
 
 def add_fresh_seed(parser) -> None:
@@ -226,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="shrink W_hh by lr*D after every step, decoupled weight decay "
                              f"({default('recurrent_decay')})")
     output = training.add_argument_group("output")
-    output.add_argument("--out", type=out_path, help="output folder (default: runs/COMMAND-TIME)")
+    output.add_argument("--out", type=nonempty_path, help="output folder (default: runs/COMMAND-TIME)")
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
     output.add_argument("--threads", type=worker_count,
                         help="CPU threads (default: 1 for hidden sizes up to 64, where one is fastest)")
@@ -238,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", parents=[training], help="train one cell and save it",
                                 description="Train a counter and save DIR/model.pt and DIR/metrics.json.")
     train.add_argument("--cell", choices=CELLS, help=f"the recurrent cell ({default('cell')})")
-    train.add_argument("--resume", type=Path, metavar="DIR",
+    train.add_argument("--resume", type=nonempty_path, metavar="DIR",
                        help="continue the run saved in DIR (its model.pt, or a --seeds run's DIR/seed*/) up to --epochs")
     train.add_argument("--seeds", type=seed_list, help=SEEDS_HELP % "")
 
@@ -294,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     generalize_.add_argument("--lengths", type=int_list, default=lengths, help=f"comma-separated ({listed(lengths)})")
     generalize_.add_argument("--samples", type=positive_int, default=1000, help="sequences per length (%(default)s)")
     add_fresh_seed(generalize_)
-    generalize_.add_argument("--out", type=out_path, help="folder for the files (the model's)")
+    generalize_.add_argument("--out", type=nonempty_path, help="folder for the files (the model's)")
     add_device(generalize_)
 
     handmade = commands.add_parser("handmade", help="an LSTM set by hand to count exactly, to any length",
@@ -304,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     handmade.add_argument("--lengths", type=int_list, default=lengths, help=f"comma-separated ({listed(lengths)})")
     handmade.add_argument("--samples", type=positive_int, default=100, help="sequences per length (%(default)s)")
     add_fresh_seed(handmade)
-    handmade.add_argument("--out", type=out_path, help="save DIR/model.pt, for predict, generalize and inspect")
+    handmade.add_argument("--out", type=nonempty_path, help="save DIR/model.pt, for predict, generalize and inspect")
     handmade.add_argument("--force", action="store_true", help="write into a non-empty DIR, replacing its model.pt")
 
     inspect = commands.add_parser("inspect", help="every unit's h_t and c_t over one sequence, as a PNG",
@@ -312,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "(heatmaps and lines), mark the unit that tracks the running count "
                                               "best and print that correlation.")
     add_model(inspect, "a model.pt written by train or handmade")
-    inspect.add_argument("--out", type=out_path, help="the PNG to write (DIR/inspect.png beside the model)")
+    inspect.add_argument("--out", type=nonempty_path, help="the PNG to write (DIR/inspect.png beside the model)")
     add_device(inspect)
     inspect.add_argument("sequence", metavar="SEQUENCE", help="e.g. 0110100; '-' reads it from stdin")
     return parser
