@@ -69,6 +69,24 @@ def test_predict_equals_the_model_in_python(trained):
     assert float(result.stdout.split()[2].strip("()")) == pytest.approx(expected, abs=1e-4)
 
 
+def test_predict_batches_by_length_and_keeps_the_order(trained):
+    """use.count sorts the sequences into batches of at most `budget` padded steps, each run a chunk of steps at a
+    time: every count is the model's for that sequence alone, in the order given, however the batches fall."""
+    from rnncount import use
+    from rnncount.checkpoint import load_model
+    from rnncount.data import encode
+    out, _ = trained
+    model, _ = load_model(out / "model.pt")
+    generator = torch.Generator().manual_seed(0)
+    sequences = ["".join(map(str, torch.randint(0, 2, (int(n),), generator=generator).tolist()))
+                 for n in torch.randint(1, 400, (40,), generator=generator)]  # lengths 1-399, beyond a chunk (256)
+    with torch.no_grad():
+        alone = [model(encode(s).unsqueeze(0)).item() for s in sequences]
+    for budget in (1, 500, 1 << 22):  # one sequence per batch, several per batch, one batch
+        counts = use.count(model, use.encode_all(sequences), torch.device("cpu"), budget=budget)
+        assert counts == pytest.approx(alone, abs=1e-5)
+
+
 def test_predict_and_evaluate_say_when_a_length_is_outside_training(trained, tmp_path):
     """The tiny model trained at length 8 only: lengths 7 and 12 get one line on stderr naming them and the
     recipe that counts beyond; length 8 gets none; a handmade model (no training lengths) none either."""

@@ -512,9 +512,9 @@ def counted(number: int, noun: str) -> str:
 def run_predict(args: argparse.Namespace) -> int:
     model, payload, device = use.load_on_device(args.model, args.device)
     sequences = use.read_sequences(args.sequences, sys.stdin)
-    inputs, lengths = use.encode_batch(sequences)
-    note(use.outside_training_note(payload, lengths.tolist()))
-    counts = use.count(model, inputs, lengths, device)
+    encoded = use.encode_all(sequences)
+    note(use.outside_training_note(payload, [len(s) for s in sequences]))
+    counts = use.count(model, encoded, device)
     for sequence, raw in zip(sequences, counts):
         print(f"{sequence}  {use.rounded(raw)}  ({raw:.4f})")
     note(use.not_finite_note(counts))

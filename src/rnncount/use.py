@@ -1,7 +1,7 @@
 """Using a saved model: load it onto a device, count sequences, evaluate it, check where the output goes.
 
     model, payload, device = load_on_device(Path("runs/lstm/model.pt"), "auto")
-    counts = count(model, *encode_batch(["0110100", "1"]), device)   # raw counts, one per sequence
+    counts = count(model, encode_all(["0110100", "1"]), device)      # raw counts, one per sequence
 
 The command line's predict, evaluate, generalize, handmade and inspect call these with plain values
 (paths, lists, ints, a device string) and print what they return; a user's mistake is a UsageError.
@@ -18,6 +18,7 @@ from torch import Tensor
 
 from .checkpoint import load_model
 from .data import counting_data, encode
+from .generalize import count_in_chunks
 from .inspection import BestUnit, Trace, best_unit, run_trace
 from .model import Counter
 from .runs import UsageError, check_device, check_writable, make_folder, set_threads
@@ -91,19 +92,36 @@ def not_finite_note(counts: list[float]) -> str | None:
             "its weights may hold nan or inf")
 
 
-def encode_batch(sequences: list[str]) -> tuple[Tensor, Tensor]:
-    """The sequences as one zero-padded batch (N, T, 1) and their lengths (N,)."""
+def encode_all(sequences: list[str]) -> list[Tensor]:
+    """Each sequence as a (T_i, 1) tensor of 0s and 1s; a character other than 0 and 1 is a UsageError."""
     try:
-        encoded = [encode(s) for s in sequences]  # each (T_i, 1)
+        return [encode(s) for s in sequences]
     except ValueError as error:
         raise UsageError(str(error)) from None
-    return torch.nn.utils.rnn.pad_sequence(encoded, batch_first=True), torch.tensor([len(s) for s in sequences])
 
 
-def count(model: Counter, inputs: Tensor, lengths: Tensor, device: torch.device) -> list[float]:
-    """The model's raw count for each sequence of a batch from encode_batch."""
-    with torch.no_grad():
-        return model(inputs.to(device), lengths).tolist()
+def count(model: Counter, encoded: list[Tensor], device: torch.device, budget: int = 1 << 22) -> list[float]:
+    """The model's raw count for each sequence from encode_all, in its order.
+
+    Sorted by length into batches of at most `budget` padded steps, each run a chunk of steps at a time
+    (generalize.count_in_chunks): memory stays bounded whatever the lengths, where one batch padded to the
+    longest would ask for its length times the number of sequences.
+    """
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    counts = [0.0] * len(encoded)
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and (end + 1 - start) * len(encoded[order[end]]) <= budget:
+            end += 1  # sorted: order[end] is the longest of order[start:end + 1]
+        batch = order[start:end]
+        inputs = torch.nn.utils.rnn.pad_sequence([encoded[i] for i in batch], batch_first=True)  # (N, T, 1)
+        lengths = torch.tensor([len(encoded[i]) for i in batch])
+        with torch.no_grad():
+            for i, raw in zip(batch, count_in_chunks(model, inputs.to(device), lengths).tolist()):
+                counts[i] = raw
+        start = end
+    return counts
 
 
 def evaluation_length(payload: dict, length: int | None) -> int:
