@@ -169,3 +169,17 @@ def test_cuda_checkpoint_loads_on_cpu(tmp_path):
     model, payload = load_model(out / "model.pt")
     assert next(model.parameters()).device.type == "cpu"
     assert run_cli("predict", "--model", out / "model.pt", "--device", "cpu", "0110").returncode == 0
+
+
+@needs_cuda
+def test_sweep_on_cuda_trains_there_one_stack_at_a_time(tmp_path):
+    """--device cuda: the sweep's stacks train on the GPU in this process (not in CPU workers); --jobs 2 is refused."""
+    grid = ["sweep", "--cells", "lstm,gru", "--seeds", "0-1", "--hidden-sizes", "4", "--train-samples", "64",
+            "--test-samples", "16", "--length", "6", "--epochs", "1", "--device", "cuda"]
+    result = run_cli(*grid, "--out", tmp_path / "sweep")
+    assert result.returncode == 0, result.stderr
+    assert "one after another on cuda" in result.stdout
+    model, _ = load_model(tmp_path / "sweep" / "lstm-h4-len6-seed0" / "model.pt")  # loads on the CPU
+    assert next(model.parameters()).device.type == "cpu"
+    refused = run_cli(*grid, "--jobs", "2", "--out", tmp_path / "other")
+    assert refused.returncode == 2 and "on a GPU leave it at 1" in refused.stderr

@@ -498,21 +498,29 @@ def run_members(members: list[stacked.Member], compile: bool = False, prefix: st
 
 def sweep_grid(runs: list[sweep.Run], settings: dict, options: RunOptions) -> tuple[list[dict], Path]:
     """Train the grid's unfinished runs (resuming those begun), those of a shape stacked, options.jobs stacks at
-    once (None: one per usable CPU; a sweep's runs take one thread each); a line per run as it ends. Returns the
-    summary rows (rnncount.sweep.summarize) and the folder."""
-    check_device(options.device)  # its runs train on the CPU, but a device that is not here is a mistake, as in train
-    jobs = options.jobs or usable_cpus()
+    once in worker processes (None: one per usable CPU; a sweep's runs take one thread each), or on a GPU one
+    stack after another in this process; a line per run as it ends. Returns the summary rows
+    (rnncount.sweep.summarize) and the folder."""
+    device = check_device(options.device)
+    on_cpu = device.type == "cpu"
+    if not on_cpu and (options.jobs or 1) > 1:
+        raise UsageError("--jobs trains runs in parallel CPU processes; on a GPU leave it at 1")
+    jobs = (options.jobs or usable_cpus()) if on_cpu else 1
     for run in runs:
         fits(run.model, run.train)
     out = prepare_sweep_out(options, settings)
     todo = [run for run in runs if sweep.finished(run, out) is None]
     groups = sweep.shape_groups(todo)
+    where = f"in {min(jobs, max(len(groups), 1))} processes" if on_cpu else f"one after another on {device}"
     say(f"{len(runs)} runs: {len(runs) - len(todo)} finished earlier, training {len(todo)} "
-        f"as {len(groups)} stacks of seeds in {min(jobs, max(len(groups), 1))} processes")
+        f"as {len(groups)} stacks of seeds {where}")
     ended = 0
     if not groups:
         return sweep.summarize(runs, out), out
-    for index, outcomes in in_processes(train_stacked, {i: (group, out) for i, group in enumerate(groups)}, jobs):
+    tasks = {i: (group, out, device) for i, group in enumerate(groups)}
+    results = (in_processes(train_stacked, tasks, jobs) if on_cpu
+               else ((i, train_stacked(*task)) for i, task in tasks.items()))
+    for index, outcomes in results:
         for run, outcome in zip(groups[index], outcomes):
             ended += 1
             epochs = None if outcome["error"] else sweep.finished(run, out)["epochs"]
@@ -550,15 +558,15 @@ def resumable(run: sweep.Run, out: Path) -> bool:
     return (out / run.name / "model.pt").exists() and sweep.recorded(run, out) is not None
 
 
-def train_one(run: sweep.Run, out: Path) -> dict:
+def train_one(run: sweep.Run, out: Path, device: torch.device | str = "cpu") -> dict:
     """Train (or resume) one run of a grid in this process, one thread; returns its outcome."""
     torch.set_num_threads(1)
     folder = out / run.name
     folder.mkdir(parents=True, exist_ok=True)
     if resumable(run, out):  # killed part-way earlier: continue from its last epoch
-        trainer = load_trainer(folder / "model.pt")
+        trainer = load_trainer(folder / "model.pt", device)
     else:
-        trainer = Trainer(run.model, run.train)
+        trainer = Trainer(run.model, run.train, device=device)
     try:
         train_with_checkpoints(trainer, folder)
     except NonFiniteError as error:
@@ -566,7 +574,7 @@ def train_one(run: sweep.Run, out: Path) -> dict:
     return {"name": run.name, "error": None}
 
 
-def train_stacked(runs: list[sweep.Run], out: Path) -> list[dict]:
+def train_stacked(runs: list[sweep.Run], out: Path, device: torch.device | str = "cpu") -> list[dict]:
     """Train (or resume) runs that differ only in the seed as one stack (rnncount.stacked); their outcomes.
 
     Runs that cannot share a stack (a curriculum) train one after another instead."""
@@ -574,15 +582,15 @@ def train_stacked(runs: list[sweep.Run], out: Path) -> list[dict]:
     try:
         stacked.check_stackable(runs[0].train)
     except ValueError:
-        return [train_one(run, out) for run in runs]
+        return [train_one(run, out, device) for run in runs]
     members = []
     for run in runs:
         folder = out / run.name
         folder.mkdir(parents=True, exist_ok=True)
         if resumable(run, out):  # killed part-way earlier: continue from its last epoch
-            members.append(stacked.Member.resume(folder))
+            members.append(stacked.Member.resume(folder, device))
         else:
-            members.append(stacked.Member.new(run.model, run.train, folder))
+            members.append(stacked.Member.new(run.model, run.train, folder, device=device))
     for _ in stacked.fit_stacked(members):
         pass
     return [{"name": run.name, "error": member.error} for run, member in zip(runs, members)]
