@@ -178,7 +178,8 @@ class MinLSTMCell(_InputGatedCell):
             floor = math.log(torch.finfo(k_f.dtype).eps) - 2
             shift = torch.relu(floor - torch.maximum(k_f, k_i))  # (..., H): 0 wherever a gate is above e^floor
         f, i = torch.sigmoid(k_f + shift), torch.sigmoid(k_i + shift)  # f_t, i_t (both scaled by ~e^shift)
-        return f / (f + i), i / (f + i) * h_tilde  # f'_t, i'_t ⊙ h̃_t
+        total = f + i
+        return f / total, i / total * h_tilde  # f'_t, i'_t ⊙ h̃_t
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self.normalize else ", normalize=False")
