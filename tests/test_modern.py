@@ -162,8 +162,13 @@ def test_minlstm_stays_finite_where_both_gates_round_to_zero(parallel):
 # f' < 1e-30 may come out 0 (the log form's limit is 1e-38). grad_atol: the gradients are exact to eps times their
 # scale (|w| h̃, up to ~100 here), not relatively: sigmoid's derivative f (1 - f) rounds where f is near 1, as every
 # sigmoid gate's does (torch.nn.LSTM's), and the quotient's two terms cancel where one gate is far above the other
+# float16 and bfloat16 are computed in float32 inside (float16's range cannot hold the division's gradient), then
+# rounded: to their own eps relatively, float16's values below its smallest normal number (6e-5) absolutely, and
+# the gradients to float32's noise from inputs rounded to 16 bits (a few times eps times their scale)
 @pytest.mark.parametrize("dtype, rtol, atol, grad_atol", [(torch.float64, 1e-13, 1e-300, 1e-13),
-                                                          (torch.float32, 2e-5, 1e-30, 1e-5)])
+                                                          (torch.float32, 2e-5, 1e-30, 1e-5),
+                                                          (torch.float16, 2e-3, 1e-7, 1e-4),
+                                                          (torch.bfloat16, 1e-2, 1e-30, 1e-4)])
 def test_minlstm_ratios_equal_the_log_form_everywhere(dtype, rtol, atol, grad_atol):
     """f' = f / (f + i) with both pre-activations shifted where both gates are tiny, against the paper's log form
     sigmoid(log f - log i) in float64 (logsigmoid is exact far below 0) from the same inputs: values and gradients,
@@ -191,6 +196,30 @@ def test_minlstm_ratios_equal_the_log_form_everywhere(dtype, rtol, atol, grad_at
     ((a_exact * weights[0]).sum() + (b_exact * weights[1]).sum()).backward()
     for mine, theirs in zip(ours, exact):
         torch.testing.assert_close(mine.grad.double(), theirs.grad, rtol=rtol, atol=grad_atol)
+
+
+def test_minlstm_float16_gradients_stay_finite():
+    """float16's largest number is 65504: h̃ / (f + i) in the division's gradient overflowed it where both gates sit
+    below the floor (f + i ~ 1e-4) and h̃ ~ 60 (an audit's case). Computed in float32 inside, the gradients are
+    finite and those of float32 inputs to float16's precision."""
+    inputs = [torch.tensor([v], dtype=torch.float16, requires_grad=True) for v in (-16.0, -14.0, 63.0)]
+    _, b = MinLSTMCell(1, 1).coefficients(*inputs)
+    b.sum().backward()
+    wide = [k.detach().float().requires_grad_() for k in inputs]
+    _, b32 = MinLSTMCell(1, 1).coefficients(*wide)
+    b32.sum().backward()
+    for narrow, full in zip(inputs, wide):
+        assert torch.isfinite(narrow.grad).all()
+        torch.testing.assert_close(narrow.grad.float(), full.grad, rtol=2e-3, atol=1e-4)
+    # a layer under autocast: inputs x300 put gates below the floor; with this seed nothing else overflows float16
+    # (with most, the weights' gradients do, in the paper's log form too); before, its gradients were not finite
+    torch.manual_seed(0)
+    layer = MinLSTM(1, 20, batch_first=True)
+    x = torch.randn(4, 50, 1) * 300
+    with torch.autocast("cpu", dtype=torch.float16):
+        output, _ = layer(x)
+    output.float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
 
 
 def block_diagonal(cell):

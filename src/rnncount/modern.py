@@ -173,13 +173,17 @@ class MinLSTMCell(_InputGatedCell):
         # f and i both round to 0 in float32 below k = -104, and f / (f + i) is then 0/0. Far below 0,
         # sigmoid(k) = e^k (1 - e^k + ...) and the ratio depends only on k_f - k_i, so where both gates are below
         # e^floor (floor = log eps - 2, -17.9 in float32) both k are first raised by the same shift, to max = floor:
-        # the ratio is unchanged to within eps / 7, and its gradient with respect to the shift is as small (no_grad)
+        # the ratio is unchanged to within eps / 7, and its gradient with respect to the shift is as small (no_grad).
+        # 16-bit floats are raised to float32 here: the division's gradient, h̃ / (f + i), would overflow float16
+        dtype = k_f.dtype
+        if torch.finfo(dtype).bits < 32:
+            k_f, k_i = k_f.float(), k_i.float()
         with torch.no_grad():
             floor = math.log(torch.finfo(k_f.dtype).eps) - 2
             shift = torch.relu(floor - torch.maximum(k_f, k_i))  # (..., H): 0 wherever a gate is above e^floor
         f, i = torch.sigmoid(k_f + shift), torch.sigmoid(k_i + shift)  # f_t, i_t (both scaled by ~e^shift)
         total = f + i
-        return f / total, i / total * h_tilde  # f'_t, i'_t ⊙ h̃_t
+        return (f / total).to(dtype), (i / total * h_tilde).to(dtype)  # f'_t, i'_t ⊙ h̃_t
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self.normalize else ", normalize=False")
