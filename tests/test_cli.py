@@ -70,8 +70,8 @@ def test_predict_equals_the_model_in_python(trained):
 
 
 def test_predict_batches_by_length_and_keeps_the_order(trained):
-    """use.count sorts the sequences into batches of at most `budget` padded steps, each run a chunk of steps at a
-    time: every count is the model's for that sequence alone, in the order given, however the batches fall."""
+    """use.count sorts the sequences into batches of at most `budget` bytes, each run a chunk of steps at a time:
+    every count is the model's for that sequence alone, in the order given, however the batches fall."""
     from rnncount import use
     from rnncount.checkpoint import load_model
     from rnncount.data import encode
@@ -82,7 +82,7 @@ def test_predict_batches_by_length_and_keeps_the_order(trained):
                  for n in torch.randint(1, 400, (40,), generator=generator)]  # lengths 1-399, beyond a chunk (256)
     with torch.no_grad():
         alone = [model(encode(s).unsqueeze(0)).item() for s in sequences]
-    for budget in (1, 500, 1 << 22):  # one sequence per batch, several per batch, one batch
+    for budget in (1, 10 * use.batch_bytes(model, 399), 1 << 40):  # one sequence per batch, about 10, all in one
         counts = use.count(model, use.encode_all(sequences), torch.device("cpu"), budget=budget)
         assert counts == pytest.approx(alone, abs=1e-5)
 

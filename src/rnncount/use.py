@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .checkpoint import load_model
 from .data import counting_data, encode
-from .generalize import count_in_chunks
+from .generalize import CHUNK, count_in_chunks
 from .inspection import BestUnit, Trace, best_unit, run_trace
 from .model import Counter
 from .runs import UsageError, check_device, check_writable, make_folder, set_threads
@@ -100,20 +100,20 @@ def encode_all(sequences: list[str]) -> list[Tensor]:
         raise UsageError(str(error)) from None
 
 
-def count(model: Counter, encoded: list[Tensor], device: torch.device, budget: int = 1 << 22) -> list[float]:
+def count(model: Counter, encoded: list[Tensor], device: torch.device, budget: int = 1 << 28) -> list[float]:
     """The model's raw count for each sequence from encode_all, in its order.
 
-    Sorted by length into batches of at most `budget` padded steps, each run a chunk of steps at a time
-    (generalize.count_in_chunks): memory stays bounded whatever the lengths, where one batch padded to the
-    longest would ask for its length times the number of sequences.
+    Sorted by length into batches that need at most `budget` bytes, each run a chunk of steps at a time
+    (generalize.count_in_chunks): memory stays bounded whatever the lengths and however many sequences, where
+    one batch padded to the longest would ask for its length times their number.
     """
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     counts = [0.0] * len(encoded)
     start = 0
     while start < len(order):
-        end = start + 1
-        while end < len(order) and (end + 1 - start) * len(encoded[order[end]]) <= budget:
-            end += 1  # sorted: order[end] is the longest of order[start:end + 1]
+        end = start + 1  # one sequence at least, then more while the batch fits (order[end] is then the longest)
+        while end < len(order) and (end + 1 - start) * batch_bytes(model, len(encoded[order[end]])) <= budget:
+            end += 1
         batch = order[start:end]
         inputs = torch.nn.utils.rnn.pad_sequence([encoded[i] for i in batch], batch_first=True)  # (N, T, 1)
         lengths = torch.tensor([len(encoded[i]) for i in batch])
@@ -122,6 +122,13 @@ def count(model: Counter, encoded: list[Tensor], device: torch.device, budget: i
                 counts[i] = raw
         start = end
     return counts
+
+
+def batch_bytes(model: Counter, steps: int) -> int:
+    """A generous estimate of the bytes one sequence of a batch padded to `steps` takes in count_in_chunks: its
+    padded input, and per step of a chunk every cell's gate pre-activations and states, twice over (float32)."""
+    per_step = sum((cell.num_gates + len(cell.state_sizes)) * cell.hidden_size for cell in model.rnn.cells)
+    return 4 * steps + 8 * min(steps, CHUNK) * per_step
 
 
 def evaluation_length(payload: dict, length: int | None) -> int:
