@@ -114,3 +114,31 @@ def test_unreadable_records_are_refused_or_retrained(tmp_path):
     forced = rnncount("sweep", *SMALL, "--epochs", "1", "--out", out, "--force")
     assert forced.returncode == 0, forced.stderr
     assert "1 finished earlier, training 1" in forced.stdout and epochs_of(out) == 1
+
+
+def test_sweep_compile_reaches_its_runs(tmp_path, monkeypatch):
+    """--compile is handed to every run of the grid: the stacks' fit_stacked, and a run trained alone (a curriculum
+    cannot stack) compiles its layer's steps. (It used to be accepted and ignored.)"""
+    import torch
+
+    from rnncount import runs, stacked
+    from rnncount.model import ModelConfig
+    from rnncount.sweep import grid
+    from rnncount.train import TrainConfig
+    seen = {}
+
+    def fit(members, compile=False, progress=False):
+        seen["stacked"] = compile
+        return iter(())
+
+    def train_alone(trainer, folder):
+        seen["alone"] = trainer.model.rnn.compiled
+
+    monkeypatch.setattr(stacked, "fit_stacked", fit)
+    monkeypatch.setattr(runs, "train_with_checkpoints", train_alone)
+    small = TrainConfig(train_samples=20, test_samples=10, length=4, epochs=1)
+    runs.train_stacked(grid(ModelConfig(hidden_size=3), small, ["lstm"], [3], [4], [0, 1]), tmp_path, "cpu", True)
+    curriculum = grid(ModelConfig(hidden_size=3), TrainConfig(train_samples=20, test_samples=10, length=4, epochs=1,
+                                                              curriculum=1, min_length=1), ["lstm"], [3], [4], [0])
+    runs.train_stacked(curriculum, tmp_path / "alone", torch.device("cpu"), True)
+    assert seen == {"stacked": True, "alone": True}

@@ -259,8 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", parents=[training], help="a grid of runs in parallel processes",
                                 description="Train every combination of cells, hidden sizes, lengths and seeds in "
-                                            "--jobs processes (one thread each). Rerunning with the same --out "
-                                            "skips finished runs and resumes unfinished ones.")
+                                            "--jobs processes (one thread each; on a GPU, one stack of seeds after "
+                                            "another in this process). Rerunning with the same --out skips "
+                                            "finished runs and resumes unfinished ones.")
     cells, seeds = ["lstm", "gru"], [0]
     sweep.add_argument("--cells", type=cell_list, default=cells, help=f"comma-separated ({listed(cells)})")
     sweep.add_argument("--seeds", type=seed_list, default=seeds, help=f"e.g. 0-9 or 0,3,7 ({listed(seeds)}); runs "
@@ -268,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                       "in one process")
     sweep.add_argument("--hidden-sizes", type=int_list, help="e.g. 10,20,40 (--hidden-size)")
     sweep.add_argument("--lengths", type=int_list, help="e.g. 20,50 (--length)")
-    sweep.add_argument("--jobs", type=worker_count, help="worker processes (default: one per CPU)")
+    sweep.add_argument("--jobs", type=worker_count, help="worker processes on the CPU (default: one per CPU; "
+                                                         "on a GPU: 1)")
 
     predict = commands.add_parser("predict", help="count the 1s in sequences with a trained model",
                                   description="Count the 1s in each sequence with a trained model; print the "

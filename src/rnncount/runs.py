@@ -504,7 +504,8 @@ def sweep_grid(runs: list[sweep.Run], settings: dict, options: RunOptions) -> tu
     device = check_device(options.device)
     on_cpu = device.type == "cpu"
     if not on_cpu and (options.jobs or 1) > 1:
-        raise UsageError("--jobs trains runs in parallel CPU processes; on a GPU leave it at 1")
+        raise UsageError(f"--jobs trains runs in parallel CPU processes; on {device} leave it at 1, "
+                         "or pass --device cpu")
     jobs = (options.jobs or usable_cpus()) if on_cpu else 1
     for run in runs:
         fits(run.model, run.train)
@@ -517,7 +518,7 @@ def sweep_grid(runs: list[sweep.Run], settings: dict, options: RunOptions) -> tu
     ended = 0
     if not groups:
         return sweep.summarize(runs, out), out
-    tasks = {i: (group, out, device) for i, group in enumerate(groups)}
+    tasks = {i: (group, out, device, options.compile) for i, group in enumerate(groups)}
     results = (in_processes(train_stacked, tasks, jobs) if on_cpu
                else ((i, train_stacked(*task)) for i, task in tasks.items()))
     for index, outcomes in results:
@@ -558,7 +559,7 @@ def resumable(run: sweep.Run, out: Path) -> bool:
     return (out / run.name / "model.pt").exists() and sweep.recorded(run, out) is not None
 
 
-def train_one(run: sweep.Run, out: Path, device: torch.device | str = "cpu") -> dict:
+def train_one(run: sweep.Run, out: Path, device: torch.device | str = "cpu", compile: bool = False) -> dict:
     """Train (or resume) one run of a grid in this process, one thread; returns its outcome."""
     torch.set_num_threads(1)
     folder = out / run.name
@@ -567,6 +568,7 @@ def train_one(run: sweep.Run, out: Path, device: torch.device | str = "cpu") -> 
         trainer = load_trainer(folder / "model.pt", device)
     else:
         trainer = Trainer(run.model, run.train, device=device)
+    trainer.model.rnn.compile_steps(compile)
     try:
         train_with_checkpoints(trainer, folder)
     except NonFiniteError as error:
@@ -574,7 +576,8 @@ def train_one(run: sweep.Run, out: Path, device: torch.device | str = "cpu") -> 
     return {"name": run.name, "error": None}
 
 
-def train_stacked(runs: list[sweep.Run], out: Path, device: torch.device | str = "cpu") -> list[dict]:
+def train_stacked(runs: list[sweep.Run], out: Path, device: torch.device | str = "cpu", compile: bool = False
+                  ) -> list[dict]:
     """Train (or resume) runs that differ only in the seed as one stack (rnncount.stacked); their outcomes.
 
     Runs that cannot share a stack (a curriculum) train one after another instead."""
@@ -582,7 +585,7 @@ def train_stacked(runs: list[sweep.Run], out: Path, device: torch.device | str =
     try:
         stacked.check_stackable(runs[0].train)
     except ValueError:
-        return [train_one(run, out, device) for run in runs]
+        return [train_one(run, out, device, compile) for run in runs]
     members = []
     for run in runs:
         folder = out / run.name
@@ -591,6 +594,6 @@ def train_stacked(runs: list[sweep.Run], out: Path, device: torch.device | str =
             members.append(stacked.Member.resume(folder, device))
         else:
             members.append(stacked.Member.new(run.model, run.train, folder, device=device))
-    for _ in stacked.fit_stacked(members):
+    for _ in stacked.fit_stacked(members, compile):
         pass
     return [{"name": run.name, "error": member.error} for run, member in zip(runs, members)]
