@@ -183,3 +183,19 @@ def test_sweep_on_cuda_trains_there_one_stack_at_a_time(tmp_path):
     assert next(model.parameters()).device.type == "cpu"
     refused = run_cli(*grid, "--jobs", "2", "--out", tmp_path / "other")
     assert refused.returncode == 2 and "on a GPU leave it at 1" in refused.stderr
+
+
+@needs_cuda
+def test_cuda_resume_with_random_masks_is_exact(tmp_path):
+    """On a GPU the masks (zoneout, recurrent dropout) come from CUDA's generator: model.pt keeps its state too, so a
+    resume in a process whose CUDA generator has moved on still equals the run made in one go."""
+    noisy = ["--zoneout", "0.1", "--recurrent-dropout", "0.2", "--device", "cuda", *SETTINGS]
+    assert run_cli("train", *noisy, "--epochs", "1", "--out", tmp_path / "resumed").returncode == 0
+    torch.cuda.manual_seed(12345)  # what the process does in between must not matter
+    assert run_cli("train", "--resume", tmp_path / "resumed", "--epochs", "2", "--device", "cuda").returncode == 0
+    assert run_cli("train", *noisy, "--epochs", "2", "--out", tmp_path / "straight").returncode == 0
+
+    def epochs(folder):
+        return [{k: v for k, v in e.items() if k != "seconds"}
+                for e in json.loads((folder / "metrics.json").read_text())["epochs"]]
+    assert epochs(tmp_path / "resumed") == epochs(tmp_path / "straight")

@@ -3,7 +3,7 @@
 A model file (model.pt) is a dict of tensors and plain values only:
     format, version            "rnncount-counter", 1
     model_config, train_config  the dataclasses as dicts
-    model, optimizer, rng       the Trainer's state (weights, Adam, random states)
+    model, optimizer, rng       the Trainer's state (weights, Adam, random states: CUDA's too, trained on a GPU)
     epoch, metrics              epochs done and their metrics
     rank_rng                    under torchrun, every rank's torch random state (recurrent dropout and zoneout
                                 draw each rank's own masks; "rng" holds rank 0's)

@@ -230,7 +230,8 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "rng": {"shuffle": self.shuffle.get_state(), "torch": torch.get_rng_state()},
+            "rng": {"shuffle": self.shuffle.get_state(), "torch": torch.get_rng_state(),  # CUDA's: a GPU's masks
+                    **({"cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {})},
             "epoch": len(self.history),
             "metrics": [m.to_dict() for m in self.history],
         }
@@ -240,6 +241,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.shuffle.set_state(state["rng"]["shuffle"])
         torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":  # saved on a GPU, resumed on one
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.history = [EpochMetrics(**m) for m in state["metrics"]]
 
 
