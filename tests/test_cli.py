@@ -215,6 +215,8 @@ def corrupt_files(folder: Path, model: Path) -> dict[str, tuple[Path, str]]:
     truncated.write_bytes(model.read_bytes()[:500])
     random_bytes = folder / "random.pt"
     random_bytes.write_bytes(os.urandom(4096))
+    text = folder / "text.pt"
+    text.write_text("hello world\n")
     foreign = folder / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
     other_config = folder / "other_config.pt"
@@ -225,6 +227,7 @@ def corrupt_files(folder: Path, model: Path) -> dict[str, tuple[Path, str]]:
             "folder": (folder, "is a folder"),
             "truncated": (truncated, "not a readable model file"),
             "random": (random_bytes, "not a readable model file"),
+            "text": (text, "not a file torch.save wrote"),
             "foreign": (foreign, "not an rnncount model file"),
             "other config": (other_config, "does not fit its own configuration")}
 

@@ -103,6 +103,8 @@ def rebuild(path: Path, build):
 
 def _load_failure(error: BaseException) -> str:
     """torch.load's long message, cut to its reason (weights-only loading's own verdict where it gave one)."""
+    if isinstance(error, KeyError):  # the unpickler's table of opcodes has no entry for the file's first bytes
+        return "neither a zip archive nor a pickle: not a file torch.save wrote"
     if not isinstance(error, pickle.UnpicklingError):
         return _first_line(error)
     details = [line.strip().rpartition("WeightsUnpickler error:")[2].strip() for line in str(error).splitlines()[1:]]
