@@ -182,7 +182,7 @@ def test_sweep_on_cuda_trains_there_one_stack_at_a_time(tmp_path):
     model, _ = load_model(tmp_path / "sweep" / "lstm-h4-len6-seed0" / "model.pt")  # loads on the CPU
     assert next(model.parameters()).device.type == "cpu"
     refused = run_cli(*grid, "--jobs", "2", "--out", tmp_path / "other")
-    assert refused.returncode == 2 and "on a GPU leave it at 1" in refused.stderr
+    assert refused.returncode == 2 and "leave it at 1, or pass --device cpu" in refused.stderr
 
 
 @needs_cuda
