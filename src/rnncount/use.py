@@ -9,6 +9,7 @@ The command line's predict, evaluate, generalize, handmade and inspect call thes
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -109,10 +110,11 @@ def count(model: Counter, encoded: list[Tensor], device: torch.device, budget: i
     """
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     counts = [0.0] * len(encoded)
+    each = functools.cache(lambda steps: batch_bytes(model, steps))  # once per length, not once per sequence
     start = 0
     while start < len(order):
         end = start + 1  # one sequence at least, then more while the batch fits (order[end] is then the longest)
-        while end < len(order) and (end + 1 - start) * batch_bytes(model, len(encoded[order[end]])) <= budget:
+        while end < len(order) and (end + 1 - start) * each(len(encoded[order[end]])) <= budget:
             end += 1
         batch = order[start:end]
         inputs = torch.nn.utils.rnn.pad_sequence([encoded[i] for i in batch], batch_first=True)  # (N, T, 1)
