@@ -6,6 +6,7 @@ unstabilised one; the counter and every command of the CLI take the new cells by
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -440,6 +441,46 @@ def test_gate_inputs_are_the_input_projection_one_gate_at_a_time(kind):
         assert len(gate_inputs) == cell.num_gates
         assert all(k.is_contiguous() and k.shape == (7, B, H) for k in gate_inputs)
         assert_close("gate inputs", torch.cat(gate_inputs, dim=-1), cell.input_projection(x, weights))
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_compiled_gates_save_their_sigmoids_for_the_backward(kind):
+    """Left to itself the compiler would save only the G gate inputs and recompute every sigmoid in the backward;
+    parallel._gates keeps each sigmoid's (and division's) output instead: more (T, B, H) tensors are saved."""
+    cell = LAYERS[kind]().cells[0]
+    gate_inputs = [torch.randn(5, B, H, requires_grad=True) for _ in range(cell.num_gates)]
+    def gradients(a, b):
+        return torch.cat(torch.autograd.grad((a * b).sum(), gate_inputs))
+
+    eager, counts = gradients(*cell.coefficients(*gate_inputs)), {}
+    for name, gates in (("recomputing", torch.compile(lambda c, *k: c.coefficients(*k), fullgraph=True)),
+                        ("saving", torch.compile(parallel._gates, fullgraph=True))):
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.shape) or t, lambda t: t):
+            a, b = gates(cell, *gate_inputs)
+        counts[name] = len(saved)
+        assert_close(f"{name} gradients", gradients(a, b), eager)
+    assert counts["recomputing"] <= cell.num_gates < counts["saving"]
+
+
+def test_compiled_gates_print_no_notice(monkeypatch):
+    """torch's one-time notice about in-place ops under a checkpoint's context_fn is not shown to a command's user."""
+    monkeypatch.setattr(parallel, "_compiled_gates", None)
+    monkeypatch.setattr(parallel, "_compile_failed", False)
+    torch._logging._internal.warning_once.cache_clear()  # the notice is printed once per process: let it come again
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    torch_logger = logging.getLogger("torch._higher_order_ops.wrap")  # where torch logs it
+    torch_logger.addHandler(handler)
+    try:
+        cell = MinLSTMCell(I, H)
+        with torch._inductor.config.patch(force_disable_caches=True):  # a cached compile would not reach the notice
+            a, b = parallel.coefficients(cell, cell.gate_inputs(torch.randn(6, B, I)), compiled=True)
+        (a + b).sum().backward()
+    finally:
+        torch_logger.removeHandler(handler)
+    assert not [r for r in records if "context_fn" in r.getMessage()]
 
 
 def test_compiled_layer_runs_its_gates_compiled(monkeypatch):

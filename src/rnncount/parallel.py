@@ -32,18 +32,23 @@ pre-activation as its own contiguous (T, B, H) tensor (cell.gate_inputs) rather 
 the layers call it in place of the step loop for MinGRU and MinLSTM. With compiled=True the gates
 (cell.coefficients, the very code the step loop runs) go through torch.compile: one fused loop forward and
 one backward instead of a dozen full-size elementwise kernels each way, the larger part of a long
-sequence's time on a CPU. The layers pass it their `compile_steps` setting (`--compile`). The scan itself
-stays eager (compiled, its unrolled loops ran slower than eager here). A cold compile takes seconds
-(benchmarks/run.py, target 7).
+sequence's time on a CPU; the backward reads the sigmoids and quotients the forward saved rather than
+computing them again (`_save_sigmoids_and_quotients`). The layers pass it their `compile_steps` setting
+(`--compile`). The scan itself stays eager (compiled, its unrolled loops ran slower than eager here). A cold
+compile takes seconds (benchmarks/run.py, target 7).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import math
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
 
 from .cells import State
 from .fast import say_compile_failed
@@ -176,8 +181,42 @@ _compiled_gates = None  # torch.compile of _gates, made on first use
 _compile_failed = False  # True once compiling has failed: eager from then on
 
 
+_SAVED_FOR_BACKWARD = (torch.ops.aten.sigmoid.default, torch.ops.aten.div.Tensor)
+
+
+def _save_sigmoids_and_quotients(ctx, op, *args, **kwargs) -> CheckpointPolicy:
+    """What the compiled gates keep for their backward pass: every sigmoid's and every division's output.
+
+    Left to itself, torch.compile saves only the gates' inputs and recomputes the whole forward inside the
+    backward kernel (its partitioner counts elementwise work as free). On a CPU an exp is not: over (T, B, H)
+    it costs 4x an add, and the forward has three. Saving their results (one (T, B, H) tensor each) made a
+    minLSTM training epoch at T=1000 13% shorter and a minGRU's 5% (docs/modern-cells.md), with the same numbers.
+    """
+    return CheckpointPolicy.MUST_SAVE if op in _SAVED_FOR_BACKWARD else CheckpointPolicy.PREFER_RECOMPUTE
+
+
 def _gates(cell, *gate_inputs: Tensor) -> tuple[Tensor, Tensor]:
-    return cell.coefficients(*gate_inputs)
+    """cell.coefficients(*gate_inputs), with torch's selective activation checkpointing choosing what is saved."""
+    return checkpoint(cell.coefficients, *gate_inputs, use_reentrant=False,
+                      context_fn=functools.partial(create_selective_checkpoint_contexts, _save_sigmoids_and_quotients))
+
+
+class _WithoutInPlaceNotice(logging.Filter):
+    """Drops torch's notice, printed once when a checkpoint given a context_fn compiles, that such a region must
+    hold no in-place ops: the gates hold none, and a command's user cannot act on it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "context_fn is passed to torch.utils.checkpoint" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_compile():
+    torch_logger, notice = logging.getLogger("torch._higher_order_ops.wrap"), _WithoutInPlaceNotice()
+    torch_logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        torch_logger.removeFilter(notice)
 
 
 def coefficients(cell, gate_inputs: tuple[Tensor, ...], compiled: bool = False) -> tuple[Tensor, Tensor]:
@@ -192,7 +231,8 @@ def coefficients(cell, gate_inputs: tuple[Tensor, ...], compiled: bool = False) 
     try:
         if _compiled_gates is None:
             _compiled_gates = torch.compile(_gates, fullgraph=True)
-        return _compiled_gates(cell, *gate_inputs)
+        with _quiet_compile():
+            return _compiled_gates(cell, *gate_inputs)
     except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
         _compile_failed = True
         say_compile_failed(error, "the gates run eagerly")
