@@ -356,12 +356,14 @@ def table(rows: list[dict]) -> str:
 
 
 def cpu_name() -> str:
-    """The processor's model name where Linux says it, else the architecture."""
+    """The processor's model name where Linux says it, else the architecture; then the vector instructions torch's
+    kernels use on it (the same model name has come with AVX-512 on one host and AVX2 on another, 2x apart)."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        name = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
     except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+        name = platform.processor() or platform.machine()
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def main() -> None:
