@@ -413,6 +413,38 @@ def test_lengths_equal_each_sequence_alone(kind):
         assert_close(f"h_n {b}", h_n[:, b:b + 1], h_alone)
 
 
+EXPORTED = {"mingru": LAYERS["mingru"], "minlstm": LAYERS["minlstm"], "slstm": lambda **kw: SLSTM(I, H, **kw)}
+
+
+def _leaves(output) -> list[torch.Tensor]:
+    return torch.utils._pytree.tree_leaves(output)
+
+
+@pytest.mark.parametrize("kind", EXPORTED)
+def test_torch_export_equals_eager(kind):
+    """torch.export.export of a 2-layer bidirectional modern layer runs and equals eager (the parallel layers trace
+    their step loop: export refuses the chunked scan's in-place writes)."""
+    torch.manual_seed(0)
+    layer = EXPORTED[kind](num_layers=2, bidirectional=True).eval()
+    x = torch.randn(T, B, I)
+    exported = torch.export.export(layer, (x,))
+    torch.testing.assert_close(_leaves(exported.module()(x)), _leaves(layer(x)), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", EXPORTED)
+def test_onnx_export_runs_in_onnxruntime(kind):
+    """torch.onnx.export(dynamo=True) of a bidirectional modern layer runs in onnxruntime and equals eager."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    layer = EXPORTED[kind](bidirectional=True).eval()
+    x = torch.randn(T, B, I)
+    program = torch.onnx.export(layer, (x,), dynamo=True, verbose=False)
+    session = onnxruntime.InferenceSession(program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    torch.testing.assert_close([torch.from_numpy(out) for out in outputs], _leaves(layer(x)), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["mingru", "minlstm"])
 def test_compiled_gates_equal_the_step_loop(kind):
     """parallel.scan with the gates through torch.compile against the cell's eager step loop (rnncount.layers.scan),

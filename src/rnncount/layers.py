@@ -169,7 +169,7 @@ class RecurrentLayer(nn.Module):
                 k = layer * self.num_directions + direction
                 cell = self.cells[k]
                 noise = cell.draw_noise(steps, (batch,), x)  # one sequence's masks (None if it has none)
-                if self.parallel:  # every step at once, from each gate's W_g x + b_g: G tensors (T, B, H)
+                if self.parallel and not _exporting():  # every step at once, from W_g x + b_g: G (T, B, H)
                     gate_inputs = cell.gate_inputs(x, weights[k])
                     history, final = parallel.scan(cell, gate_inputs, states[k], mask, direction == 1, self.compiled)
                 else:
@@ -227,6 +227,14 @@ class RecurrentLayer(nn.Module):
         options += [name + "=True" for name in ("batch_first", "bidirectional") if getattr(self, name)]
         options += [f"dropout={self.dropout}"] if self.dropout else []
         return ", ".join(options)
+
+
+def _exporting() -> bool:
+    """True while torch.export traces the layer. The parallel layers then trace their step loop, the same function
+    (tests/test_modern.py): export refuses the chunked scan's in-place writes into the views of one `unbind`.
+    torch.compiler.is_exporting came with torch 2.6; before it, export of MinGRU and MinLSTM fails as it did."""
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return bool(is_exporting and is_exporting())
 
 
 def _step_mask(lengths, steps: int, batch: int, device) -> Tensor:
