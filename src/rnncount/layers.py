@@ -216,7 +216,10 @@ class RecurrentLayer(nn.Module):
         for name, h, size in zip(names, hx, self.state_sizes):
             check_state(name, h, (count, batch, size) if batched else (count, size), like)
             shaped.append(h if batched else h.unsqueeze(1))  # (L*D, B, size)
-        return [tuple(h[k] for h in shaped) for k in range(count)]
+        # each cell's state as a fresh tensor, like the states its steps make, not a view k*B*size floats into hx:
+        # a CPU matmul can round differently for an operand at another alignment (seen on an AVX2 host, h against
+        # the GRU's W_hh slices), and a sequence run in pieces (generalize.count_in_chunks) drifted from one pass
+        return [tuple(h[k].clone() for h in shaped) for k in range(count)]
 
     def extra_repr(self) -> str:
         """torch.nn's: the sizes, then what differs from the defaults (the variants show on the cells below)."""
