@@ -48,7 +48,6 @@ import math
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
-from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
 
 from .cells import State
 from .fast import say_compile_failed
@@ -184,7 +183,7 @@ _compile_failed = False  # True once compiling has failed: eager from then on
 _SAVED_FOR_BACKWARD = (torch.ops.aten.sigmoid.default, torch.ops.aten.div.Tensor)
 
 
-def _save_sigmoids_and_quotients(ctx, op, *args, **kwargs) -> CheckpointPolicy:
+def _save_sigmoids_and_quotients(ctx, op, *args, **kwargs):
     """What the compiled gates keep for their backward pass: every sigmoid's and every division's output.
 
     Left to itself, torch.compile saves only the gates' inputs and recomputes the whole forward inside the
@@ -192,11 +191,16 @@ def _save_sigmoids_and_quotients(ctx, op, *args, **kwargs) -> CheckpointPolicy:
     it costs 4x an add, and the forward has three. Saving their results (one (T, B, H) tensor each) made a
     minLSTM training epoch at T=1000 13% shorter and a minGRU's 5% (docs/modern-cells.md), with the same numbers.
     """
+    from torch.utils.checkpoint import CheckpointPolicy
     return CheckpointPolicy.MUST_SAVE if op in _SAVED_FOR_BACKWARD else CheckpointPolicy.PREFER_RECOMPUTE
 
 
 def _gates(cell, *gate_inputs: Tensor) -> tuple[Tensor, Tensor]:
-    """cell.coefficients(*gate_inputs), with torch's selective activation checkpointing choosing what is saved."""
+    """cell.coefficients(*gate_inputs), with torch's selective activation checkpointing choosing what is saved.
+
+    Imported here, where only a compile reaches: an older torch without it fails that compile, and the gates run
+    eagerly (`coefficients`), while the package imports as before."""
+    from torch.utils.checkpoint import checkpoint, create_selective_checkpoint_contexts
     return checkpoint(cell.coefficients, *gate_inputs, use_reentrant=False,
                       context_fn=functools.partial(create_selective_checkpoint_contexts, _save_sigmoids_and_quotients))
 
