@@ -559,6 +559,22 @@ def test_torch_export_equals_eager(kind):
 
 
 @pytest.mark.parametrize("kind", LAYERS)
+def test_torch_export_with_lengths(kind):
+    """rnncount's lengths= (what torch.nn lacks) exports too: the program equals eager for other lengths, and lengths
+    outside [1, T] fail its runtime check, as eager refuses them."""
+    torch.manual_seed(0)
+    layer = make("rnncount", kind, I, H, bidirectional=True).eval()
+    x = example_input(kind, steps=6)
+    exported = torch.export.export(layer, (x,), {"lengths": torch.tensor([6] + [3] * (B - 1))})
+    lengths = torch.arange(B) % 6 + 1  # (B,): 1, 2, ... other lengths than the traced ones
+    torch.testing.assert_close(tensors(exported.module()(x, lengths=lengths)), tensors(layer(x, lengths=lengths)),
+                               atol=1e-6, rtol=1e-6)
+    for bad in (0, 7):
+        with pytest.raises(RuntimeError):
+            exported.module()(x, lengths=torch.full((B,), bad))
+
+
+@pytest.mark.parametrize("kind", LAYERS)
 def test_onnx_export_runs_in_onnxruntime(kind):
     """torch.onnx.export(dynamo=True) of a 2-layer bidirectional layer runs in onnxruntime and equals eager to 1e-5."""
     onnxruntime = pytest.importorskip("onnxruntime")

@@ -423,13 +423,16 @@ def _leaves(output) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("kind", EXPORTED)
 def test_torch_export_equals_eager(kind):
-    """torch.export.export of a 2-layer bidirectional modern layer runs and equals eager (the parallel layers trace
-    their step loop: export refuses the chunked scan's in-place writes)."""
+    """torch.export.export of a 2-layer bidirectional modern layer, with lengths, runs and equals eager, for other
+    lengths too (the parallel layers trace their step loop: export refuses the chunked scan's in-place writes)."""
     torch.manual_seed(0)
     layer = EXPORTED[kind](num_layers=2, bidirectional=True).eval()
     x = torch.randn(T, B, I)
-    exported = torch.export.export(layer, (x,))
-    torch.testing.assert_close(_leaves(exported.module()(x)), _leaves(layer(x)), atol=1e-6, rtol=1e-6)
+    exported = torch.export.export(layer, (x,), {"lengths": torch.tensor([T, 3, 1])})
+    for lengths in ([T, 3, 1], [2, T, 5]):
+        lengths = torch.tensor(lengths)
+        torch.testing.assert_close(_leaves(exported.module()(x, lengths=lengths)), _leaves(layer(x, lengths=lengths)),
+                                   atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", EXPORTED)

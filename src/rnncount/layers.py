@@ -234,8 +234,9 @@ class RecurrentLayer(nn.Module):
 
 def _exporting() -> bool:
     """True while torch.export traces the layer. The parallel layers then trace their step loop, the same function
-    (tests/test_modern.py): export refuses the chunked scan's in-place writes into the views of one `unbind`.
-    torch.compiler.is_exporting came with torch 2.6; before it, export of MinGRU and MinLSTM fails as it did."""
+    (tests/test_modern.py): export refuses the chunked scan's in-place writes into the views of one `unbind`; and
+    lengths= is checked by the exported program when it runs (torch._check), since its values are not known here.
+    torch.compiler.is_exporting came with torch 2.6; before it, those exports fail as they did."""
     is_exporting = getattr(torch.compiler, "is_exporting", None)
     return bool(is_exporting and is_exporting())
 
@@ -246,10 +247,14 @@ def _step_mask(lengths, steps: int, batch: int, device) -> Tensor:
     if lengths.shape != (batch,) or lengths.is_floating_point() or lengths.is_complex():
         raise ValueError(f"lengths must hold {batch} integers (one per sequence), got shape {tuple(lengths.shape)} "
                          f"of {lengths.dtype}")
+    within = f"lengths must lie in [1, {steps}] (the number of steps)"
+    if lengths.numel() and _exporting():  # the exported program checks them each time it runs
+        torch._check(lengths.min().item() >= 1, lambda: within)
+        torch._check(lengths.max().item() <= steps, lambda: within)
     # under torch.func.vmap (rnncount.stacked) the values cannot be read here; the stack's data was checked
-    if lengths.numel() and not torch._C._functorch.is_batchedtensor(lengths) and (
+    elif lengths.numel() and not torch._C._functorch.is_batchedtensor(lengths) and (
             lengths.min() < 1 or lengths.max() > steps):
-        raise ValueError(f"lengths must lie in [1, {steps}] (the number of steps), got {lengths.tolist()}")
+        raise ValueError(f"{within}, got {lengths.tolist()}")
     return (torch.arange(steps)[:, None] < lengths.cpu()[None, :]).unsqueeze(-1).to(device)
 
 
