@@ -509,6 +509,7 @@ def test_compiled_gates_print_no_notice(monkeypatch, quiet):
     if not quiet:
         monkeypatch.setattr(parallel, "_quiet_compile", contextlib.nullcontext)
     torch._logging._internal.warning_once.cache_clear()  # the notice is printed once per process: let it come again
+    torch._dynamo.reset()  # and the gates compile again, not from an earlier test's graph of the same shapes
     records = []
     handler = logging.Handler()
     handler.emit = records.append
