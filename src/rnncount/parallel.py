@@ -205,22 +205,21 @@ def _gates(cell, *gate_inputs: Tensor) -> tuple[Tensor, Tensor]:
                       context_fn=functools.partial(create_selective_checkpoint_contexts, _save_sigmoids_and_quotients))
 
 
-class _WithoutInPlaceNotice(logging.Filter):
-    """Drops torch's notice, printed once when a checkpoint given a context_fn compiles, that such a region must
+def _not_the_in_place_notice(record: logging.LogRecord) -> bool:
+    """False for torch's notice, logged once when a checkpoint given a context_fn compiles, that such a region must
     hold no in-place ops: the gates hold none, and a command's user cannot act on it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "context_fn is passed to torch.utils.checkpoint" not in record.getMessage()
+    return "context_fn is passed to torch.utils.checkpoint" not in record.getMessage()
 
 
 @contextlib.contextmanager
 def _quiet_compile():
-    torch_logger, notice = logging.getLogger("torch._higher_order_ops.wrap"), _WithoutInPlaceNotice()
-    torch_logger.addFilter(notice)
+    """_not_the_in_place_notice on the logger torch writes the notice to, for one call of the compiled gates."""
+    torch_logger = logging.getLogger("torch._higher_order_ops.wrap")
+    torch_logger.addFilter(_not_the_in_place_notice)
     try:
         yield
     finally:
-        torch_logger.removeFilter(notice)
+        torch_logger.removeFilter(_not_the_in_place_notice)
 
 
 def coefficients(cell, gate_inputs: tuple[Tensor, ...], compiled: bool = False) -> tuple[Tensor, Tensor]:
