@@ -34,7 +34,7 @@ from .distributed import World, join_world, resolve_device
 from .elastic import resume_restarted
 from .files import is_unfinished_write, write_json_atomically
 from .generalize import DEFAULT_SAMPLES, generalization, memory_needed
-from .model import ModelConfig
+from .model import PARALLEL, ModelConfig, family
 from .train import NonFiniteError, TrainConfig, Trainer, format_epoch, load_trainer, make_datasets, \
     train_with_checkpoints
 
@@ -55,7 +55,7 @@ class RunOptions:
     out: Path | None = None  # the output folder; None: runs/COMMAND-TIME
     force: bool = False  # write into a non-empty out, replacing its files
     device: str = "auto"  # rnncount.distributed.resolve_device's names
-    threads: int | None = None  # CPU threads; None: 1 for hidden sizes up to 64, torch's default above
+    threads: int | None = None  # CPU threads; None: set_threads's choice for the run's cell
     compile: bool = False  # the cells' steps through torch.compile (rnncount.fast)
     jobs: int | None = None  # worker processes (compare: cells at once; sweep: stacks at once); None: cpu_jobs
     seeds: list[int] | None = None  # train these seeds stacked (rnncount.stacked)
@@ -177,10 +177,22 @@ def prepare_out_once(options: RunOptions, command: str, world: World) -> Path:
     return out or Path(os.devnull)  # ranks other than 0 write nothing
 
 
-def set_threads(threads: int | None, hidden_size: int) -> None:
+def set_threads(threads: int | None, cell: str, hidden_size: int, alone: bool = True) -> None:
+    """The CPU threads a run trains (or a saved model runs) with: `threads` if given (--threads), else by its cell.
+
+    - minGRU and minLSTM, in a process of their own (alone): every usable CPU. Their parallel scan's ops span the
+      whole sequence, T x B x H values, and torch splits such ops across threads elementwise, so the numbers are
+      the same to the last bit at any thread count (tests/test_runs.py); at T=1000 an epoch takes ~0.8x the time
+      on two threads (docs/modern-cells.md). At T=20 the ops are too small to be split, and nothing changes.
+      A run beside others (a worker process of compare, a rank under torchrun: alone=False) takes one thread.
+    - the other cells up to hidden size 64: one thread (small matmuls: a second costs more in sync than it gains);
+    - above: torch's default.
+    """
     if threads is not None:
         torch.set_num_threads(threads)
-    elif hidden_size <= 64:  # small matmuls: a second thread costs more in sync than it gains
+    elif family(cell) in PARALLEL:
+        torch.set_num_threads(usable_cpus() if alone else 1)
+    elif hidden_size <= 64:
         torch.set_num_threads(1)
 
 
@@ -284,7 +296,8 @@ def fit(trainer: Trainer, out: Path, prefix: str = "") -> None:
 
 def train_in_world(trainer: Trainer, out: Path, options: RunOptions, prefix: str = "") -> None:
     """Threads and compile as the options say, then fit: what every rank of a run does with its Trainer."""
-    set_threads(options.threads, trainer.model_config.hidden_size)
+    config, alone = trainer.model_config, not prefix and trainer.world.size == 1  # no other run, no other rank
+    set_threads(options.threads, config.cell, config.hidden_size, alone)
     trainer.model.rnn.compile_steps(options.compile)
     fit(trainer, out, prefix)
 
@@ -390,7 +403,8 @@ def compare_one(cell: str, model_config: ModelConfig, train_config: TrainConfig,
         (out / cell).mkdir(exist_ok=True)
     if not prefix and world.is_main:  # one after another in this process
         say(f"== {cell} ==")
-    set_threads(options.threads, model_config.hidden_size)  # before the Trainer, which draws the data
+    # before the Trainer, which draws the data
+    set_threads(options.threads, model_config.cell, model_config.hidden_size, alone=not prefix and world.size == 1)
     trainer = Trainer(model_config, train_config, data, device=device, world=world)
     train_in_world(trainer, out / cell, options, prefix)
     rows = None
@@ -481,7 +495,8 @@ def train_stacks(members: dict[str, list[stacked.Member]], out: Path, options: R
 def train_stack(members: list[stacked.Member], options: RunOptions, prefix: str = ""
                 ) -> tuple[list[stacked.Member], float]:
     """One cell's stack trained with the threads and compile the options say; the members and the wall time."""
-    set_threads(options.threads, members[0].trainer.model_config.hidden_size)
+    config = members[0].trainer.model_config
+    set_threads(options.threads, config.cell, config.hidden_size, alone=not prefix)
     return members, run_members(members, options.compile, prefix)
 
 

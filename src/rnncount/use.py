@@ -150,8 +150,9 @@ def generalization_folder(out: Path) -> Path:
 
 
 def threads_for(payload: dict) -> None:
-    """The thread count for running a saved model on the CPU: one for small matmuls (rnncount.runs.set_threads)."""
-    set_threads(None, payload["model_config"].get("hidden_size", 20))
+    """The thread count for running a saved model on the CPU, as for training it (rnncount.runs.set_threads)."""
+    config = payload["model_config"]
+    set_threads(None, config.get("cell", "lstm"), config.get("hidden_size", 20))
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first 8 bytes of every PNG file
