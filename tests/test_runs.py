@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -61,23 +62,32 @@ def test_threads_by_cell(monkeypatch):
     assert torch.get_num_threads() == 5  # above hidden size 64: left as torch set it
 
 
+@pytest.mark.parametrize("stacked", [False, True], ids=["solo", "stacked"])
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
-def test_parallel_cells_train_the_same_at_any_thread_count(cell):
+def test_parallel_cells_train_the_same_at_any_thread_count(cell, stacked):
     """Why set_threads may give the parallel cells every CPU: an epoch on 1, 2 or 3 threads gives the same weights
-    and metrics to the last bit. T=200 (16 x 200 x 20 values per op, more than torch splits across threads), with
-    variable lengths and the loss at every step (masks, the head on every step), as the generalize recipe trains."""
+    and metrics to the last bit, alone and as a stack of seeds (`--seeds`). T=200 (16 x 200 x 20 values per op,
+    more than torch splits across threads), with variable lengths and the loss at every step (masks, the head on
+    every step), as the generalize recipe trains."""
     from rnncount.model import ModelConfig
+    from rnncount.stacked import Member, StackedTrainer
     from rnncount.train import TrainConfig, Trainer
     config = TrainConfig(length=200, min_length=150, step_loss=1.0, train_samples=48, test_samples=16, epochs=1)
     results = []
     for threads in (1, 2, 3):
         torch.set_num_threads(threads)
-        trainer = Trainer(ModelConfig(cell=cell), config)
-        metrics = trainer.train_epoch()
-        results.append((metrics.train_loss, metrics.test_loss, trainer.model.state_dict()))
-    for loss, test_loss, weights in results[1:]:
-        assert (loss, test_loss) == results[0][:2]
-        assert all(torch.equal(weights[name], results[0][2][name]) for name in weights)
+        if stacked:
+            members = [Member.new(ModelConfig(cell=cell), replace(config, seed=seed), Path(os.devnull))
+                       for seed in (0, 1)]
+            metrics = StackedTrainer(members).train_epoch()
+            models = [member.trainer.model for member in members]
+        else:
+            trainer = Trainer(ModelConfig(cell=cell), config)
+            metrics, models = [trainer.train_epoch()], [trainer.model]
+        results.append(([(m.train_loss, m.test_loss) for m in metrics], [model.state_dict() for model in models]))
+    for losses, weights in results[1:]:
+        assert losses == results[0][0]
+        assert all(torch.equal(mine[name], first[name]) for mine, first in zip(weights, results[0][1]) for name in mine)
 
 
 def prepared(options: RunOptions) -> Path:
