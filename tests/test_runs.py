@@ -46,17 +46,19 @@ def test_by_default_as_many_runs_at_once_as_the_cpus_hold(monkeypatch):
 
 
 def test_threads_by_cell(monkeypatch):
-    """--threads as given; minGRU and minLSTM alone every usable CPU, beside other runs one; the others one thread
-    up to hidden size 64, torch's default above."""
+    """--threads as given; minGRU and minLSTM, and stacks of seeds, alone every usable CPU, beside other runs one;
+    the others one thread up to hidden size 64, torch's default above."""
     monkeypatch.setattr(runs, "usable_cpus", lambda: 3)
     chosen = []
-    for arguments, alone in [((None, "mingru", 20), True), ((None, "unnormalized-minlstm", 20), True),
-                             ((None, "minlstm", 20), False), ((None, "lstm", 20), True), ((None, "slstm", 20), True),
-                             ((2, "lstm", 20), True), ((2, "minlstm", 20), False)]:
+    for arguments, alone, models in [
+            ((None, "mingru", 20), True, 1), ((None, "unnormalized-minlstm", 20), True, 1),
+            ((None, "minlstm", 20), False, 1), ((None, "lstm", 20), True, 1), ((None, "slstm", 20), True, 1),
+            ((None, "lstm", 20), True, 5), ((None, "gru", 20), False, 5), ((2, "lstm", 20), True, 1),
+            ((2, "minlstm", 20), False, 1)]:
         torch.set_num_threads(5)
-        runs.set_threads(*arguments, alone=alone)
+        runs.set_threads(*arguments, alone=alone, models=models)
         chosen.append(torch.get_num_threads())
-    assert chosen == [3, 3, 1, 1, 1, 2, 2]
+    assert chosen == [3, 3, 1, 1, 1, 3, 1, 2, 2]
     torch.set_num_threads(5)
     runs.set_threads(None, "gru", 128)
     assert torch.get_num_threads() == 5  # above hidden size 64: left as torch set it
@@ -85,6 +87,32 @@ def test_parallel_cells_train_the_same_at_any_thread_count(cell, stacked):
             trainer = Trainer(ModelConfig(cell=cell), config)
             metrics, models = [trainer.train_epoch()], [trainer.model]
         results.append(([(m.train_loss, m.test_loss) for m in metrics], [model.state_dict() for model in models]))
+    for losses, weights in results[1:]:
+        assert losses == results[0][0]
+        assert all(torch.equal(mine[name], first[name]) for mine, first in zip(weights, results[0][1]) for name in mine)
+
+
+@pytest.mark.parametrize("cell, settings", [("lstm", {}), ("gru", {"recurrent_dropout": 0.25}),
+                                            ("rnn", {"clip_grad_norm": 0.5})], ids=["lstm", "gru-masks", "rnn-clip"])
+def test_stacks_train_the_same_at_any_thread_count(cell, settings):
+    """Why set_threads may give a stack of seeds every CPU: an epoch of a stack (the step-by-step cells under vmap,
+    with each member's random masks, with gradient clipping per member) on 1, 2 or 3 threads gives the same
+    weights and metrics to the last bit. Batches of 256 (3 x 256 x 80 gate values per op, more than torch splits
+    across threads)."""
+    from rnncount.model import ModelConfig
+    from rnncount.stacked import Member, StackedTrainer
+    from rnncount.train import TrainConfig
+    model_settings = {k: v for k, v in settings.items() if k != "clip_grad_norm"}
+    config = TrainConfig(train_samples=512, test_samples=300, batch_size=256, epochs=1,
+                         **{k: v for k, v in settings.items() if k == "clip_grad_norm"})
+    results = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        members = [Member.new(ModelConfig(cell=cell, **model_settings), replace(config, seed=seed), Path(os.devnull))
+                   for seed in (0, 1, 2)]
+        metrics = StackedTrainer(members).train_epoch()
+        results.append(([(m.train_loss, m.test_loss) for m in metrics],
+                        [member.trainer.model.state_dict() for member in members]))
     for losses, weights in results[1:]:
         assert losses == results[0][0]
         assert all(torch.equal(mine[name], first[name]) for mine, first in zip(weights, results[0][1]) for name in mine)

@@ -177,22 +177,26 @@ def prepare_out_once(options: RunOptions, command: str, world: World) -> Path:
     return out or Path(os.devnull)  # ranks other than 0 write nothing
 
 
-def set_threads(threads: int | None, cell: str, hidden_size: int, alone: bool = True) -> None:
-    """The CPU threads a run trains (or a saved model runs) with: `threads` if given (--threads), else by its cell.
+def set_threads(threads: int | None, cell: str, hidden_size: int, alone: bool = True, models: int = 1
+                ) -> None:
+    """The CPU threads a run trains (or a saved model runs) with: `threads` if given (--threads), else by its work.
 
-    - minGRU and minLSTM, in a process of their own (alone): every usable CPU. Their parallel scan's ops span the
-      whole sequence, T x B x H values, and torch splits such ops across threads elementwise, so the numbers are
-      the same to the last bit at any thread count (tests/test_runs.py); at T=1000 an epoch takes ~0.8x the time
-      on two threads (docs/modern-cells.md). At T=20 the ops are too small to be split, and nothing changes.
+    - every usable CPU for minGRU and minLSTM, and for a stack of several models (`--seeds`), in a process of
+      their own (alone): their ops are large enough to split, a parallel scan's over the whole sequence (T x B x H
+      values), a stack's over K models at once, and torch splits them across threads elementwise or one output
+      at a time, so the numbers are the same to the last bit at any thread count (tests/test_runs.py). At T=1000
+      a minGRU or minLSTM epoch takes ~0.8-0.9x the time on two threads, a stack of 10 LSTMs 0.8-0.9x
+      (docs/modern-cells.md, docs/stacked.md); at T=20 a single model's ops are too small to be split.
       A run beside others (a worker process of compare, a rank under torchrun: alone=False) takes one thread.
-    - the other cells up to hidden size 64: one thread (small matmuls: a second costs more in sync than it gains);
+    - one thread for the other cells up to hidden size 64 (small matmuls: a second costs more in sync than it
+      gains);
     - above: torch's default.
     """
     if threads is not None:
         torch.set_num_threads(threads)
-    elif family(cell) in PARALLEL:
-        torch.set_num_threads(usable_cpus() if alone else 1)
-    elif hidden_size <= 64:
+    elif alone and (family(cell) in PARALLEL or models > 1):
+        torch.set_num_threads(usable_cpus())
+    elif hidden_size <= 64 or family(cell) in PARALLEL:
         torch.set_num_threads(1)
 
 
@@ -496,7 +500,7 @@ def train_stack(members: list[stacked.Member], options: RunOptions, prefix: str 
                 ) -> tuple[list[stacked.Member], float]:
     """One cell's stack trained with the threads and compile the options say; the members and the wall time."""
     config = members[0].trainer.model_config
-    set_threads(options.threads, config.cell, config.hidden_size, alone=not prefix)
+    set_threads(options.threads, config.cell, config.hidden_size, alone=not prefix, models=len(members))
     return members, run_members(members, options.compile, prefix)
 
 

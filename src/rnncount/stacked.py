@@ -139,6 +139,18 @@ def _given_noise(model, noises):
             del cell.draw_noise
 
 
+def _without_input_asserts() -> dict[str, bool]:
+    """Inductor options that drop the generated code's checks of each graph input's sizes, strides and alignment.
+
+    With dynamic=False dynamo's guards already check every input's size and stride before the compiled graphs
+    run, and the backward's inputs are what the forward made; the checks repeat that, ~130 calls a batch for a
+    stack of LSTMs (1-6% of a compiled stack's epoch, docs/stacked.md). Only the options this torch has.
+    """
+    import torch._inductor
+    known = torch._inductor.list_options()
+    return {name: False for name in ("size_asserts", "alignment_asserts") if name in known}
+
+
 class StackedTrainer:
     """Trains its members (same ModelConfig, same TrainConfig but the seed, same epochs done) as one computation.
 
@@ -167,7 +179,8 @@ class StackedTrainer:
         # fast.scan's compiled chunk cannot run under vmap (dynamo refuses functorch's wrapped tensors), so with
         # compile the whole vmapped forward is compiled instead, every step of it unrolled
         self.template.rnn.compile_steps(False)
-        self._forward = torch.compile(self._forward_eager, dynamic=False) if compile else self._forward_eager
+        self._forward = torch.compile(self._forward_eager, dynamic=False, options=_without_input_asserts()) \
+            if compile else self._forward_eager
         self.params, _ = stack_module_state([m.trainer.model for m in members])  # name -> (K, *shape) leaf
         # fused: one kernel for every parameter's update (3x faster than one tensor at a time here); it rounds
         # differently from the solo run's foreach Adam, well inside the float-rounding tolerance members keep anyway
