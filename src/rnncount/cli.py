@@ -230,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--out", type=nonempty_path, help="output folder (default: runs/COMMAND-TIME)")
     output.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its files")
     output.add_argument("--threads", type=worker_count,
-                        help="CPU threads (default: minGRU and minLSTM every CPU, the same numbers at any count; "
-                             "other cells 1 for hidden sizes up to 64, where one is fastest)")
+                        help="CPU threads (default: every CPU for minGRU, minLSTM and --seeds stacks, the same "
+                             "numbers at any count; otherwise 1 for hidden sizes up to 64, where one is fastest)")
     output.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                         help="run the cells' steps through torch.compile, 20 steps per compiled chunk; minGRU "
                              "and minLSTM: their gates over the whole sequence (off: a cold compile costs more "
