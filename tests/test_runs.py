@@ -1,4 +1,4 @@
-"""rnncount.runs: the run options and their checks, the one output-folder check, the one process pool."""
+"""rnncount.runs: the run options and their checks, the threads a run takes, the one output-folder check, the one process pool."""
 
 import os
 import signal
@@ -14,7 +14,10 @@ import torch
 from conftest import TINY, assert_one_line_error, rnncount
 from rnncount import runs
 from rnncount.distributed import World
+from rnncount.model import ModelConfig
 from rnncount.runs import RunOptions, UsageError, cpu_jobs, in_processes, make_folder, prepare_out
+from rnncount.stacked import Member, StackedTrainer
+from rnncount.train import TrainConfig, Trainer
 
 
 def test_run_options_check_with_the_shared_rules():
@@ -64,6 +67,23 @@ def test_threads_by_cell(monkeypatch):
     assert torch.get_num_threads() == 5  # above hidden size 64: left as torch set it
 
 
+def assert_same_at_any_thread_count(train) -> None:
+    """train() -> (metrics, models) of one epoch, run on 1, 2 and 3 threads: the same losses and weights to the bit."""
+    results = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        metrics, models = train()
+        results.append(([(m.train_loss, m.test_loss) for m in metrics], [model.state_dict() for model in models]))
+    for losses, weights in results[1:]:
+        assert losses == results[0][0]
+        assert all(torch.equal(mine[name], first[name]) for mine, first in zip(weights, results[0][1]) for name in mine)
+
+
+def stacked_epoch(model_config: ModelConfig, config: TrainConfig, seeds) -> tuple[list, list]:
+    members = [Member.new(model_config, replace(config, seed=seed), Path(os.devnull)) for seed in seeds]
+    return StackedTrainer(members).train_epoch(), [member.trainer.model for member in members]
+
+
 @pytest.mark.parametrize("stacked", [False, True], ids=["solo", "stacked"])
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 def test_parallel_cells_train_the_same_at_any_thread_count(cell, stacked):
@@ -71,25 +91,13 @@ def test_parallel_cells_train_the_same_at_any_thread_count(cell, stacked):
     and metrics to the last bit, alone and as a stack of seeds (`--seeds`). T=200 (16 x 200 x 20 values per op,
     more than torch splits across threads), with variable lengths and the loss at every step (masks, the head on
     every step), as the generalize recipe trains."""
-    from rnncount.model import ModelConfig
-    from rnncount.stacked import Member, StackedTrainer
-    from rnncount.train import TrainConfig, Trainer
     config = TrainConfig(length=200, min_length=150, step_loss=1.0, train_samples=48, test_samples=16, epochs=1)
-    results = []
-    for threads in (1, 2, 3):
-        torch.set_num_threads(threads)
-        if stacked:
-            members = [Member.new(ModelConfig(cell=cell), replace(config, seed=seed), Path(os.devnull))
-                       for seed in (0, 1)]
-            metrics = StackedTrainer(members).train_epoch()
-            models = [member.trainer.model for member in members]
-        else:
-            trainer = Trainer(ModelConfig(cell=cell), config)
-            metrics, models = [trainer.train_epoch()], [trainer.model]
-        results.append(([(m.train_loss, m.test_loss) for m in metrics], [model.state_dict() for model in models]))
-    for losses, weights in results[1:]:
-        assert losses == results[0][0]
-        assert all(torch.equal(mine[name], first[name]) for mine, first in zip(weights, results[0][1]) for name in mine)
+
+    def solo_epoch():
+        trainer = Trainer(ModelConfig(cell=cell), config)
+        return [trainer.train_epoch()], [trainer.model]
+    assert_same_at_any_thread_count(
+        (lambda: stacked_epoch(ModelConfig(cell=cell), config, (0, 1))) if stacked else solo_epoch)
 
 
 @pytest.mark.parametrize("cell, settings", [("lstm", {}), ("gru", {"recurrent_dropout": 0.25}),
@@ -99,23 +107,10 @@ def test_stacks_train_the_same_at_any_thread_count(cell, settings):
     with each member's random masks, with gradient clipping per member) on 1, 2 or 3 threads gives the same
     weights and metrics to the last bit. Batches of 256 (3 x 256 x 80 gate values per op, more than torch splits
     across threads)."""
-    from rnncount.model import ModelConfig
-    from rnncount.stacked import Member, StackedTrainer
-    from rnncount.train import TrainConfig
-    model_settings = {k: v for k, v in settings.items() if k != "clip_grad_norm"}
+    model_config = ModelConfig(cell=cell, **{k: v for k, v in settings.items() if k != "clip_grad_norm"})
     config = TrainConfig(train_samples=512, test_samples=300, batch_size=256, epochs=1,
-                         **{k: v for k, v in settings.items() if k == "clip_grad_norm"})
-    results = []
-    for threads in (1, 2, 3):
-        torch.set_num_threads(threads)
-        members = [Member.new(ModelConfig(cell=cell, **model_settings), replace(config, seed=seed), Path(os.devnull))
-                   for seed in (0, 1, 2)]
-        metrics = StackedTrainer(members).train_epoch()
-        results.append(([(m.train_loss, m.test_loss) for m in metrics],
-                        [member.trainer.model.state_dict() for member in members]))
-    for losses, weights in results[1:]:
-        assert losses == results[0][0]
-        assert all(torch.equal(mine[name], first[name]) for mine, first in zip(weights, results[0][1]) for name in mine)
+                         clip_grad_norm=settings.get("clip_grad_norm"))
+    assert_same_at_any_thread_count(lambda: stacked_epoch(model_config, config, (0, 1, 2)))
 
 
 def prepared(options: RunOptions) -> Path:
