@@ -1,4 +1,5 @@
-"""rnncount.runs: the run options and their checks, the threads a run takes, the one output-folder check, the one process pool."""
+"""rnncount.runs: the run options and their checks, the threads a run takes, the one output-folder check, the one
+process pool."""
 
 import os
 import signal
