@@ -36,7 +36,7 @@ import reference_loop  # noqa: E402
 import rnncount  # noqa: E402
 from rnncount.model import ModelConfig  # noqa: E402
 from rnncount.parallel import log_space_scan  # noqa: E402
-from rnncount.runs import keep_freed_memory, set_threads  # noqa: E402
+from rnncount.runs import default_threads, keep_freed_memory  # noqa: E402
 from rnncount.train import TrainConfig, Trainer  # noqa: E402
 
 SHAPES_3 = [((16, 20, 20), 1.0), ((64, 100, 128), 1.0), ((64, 100, 512), 1.0), ((16, 1000, 20), 2.0)]
@@ -308,7 +308,7 @@ def target_7(repeats: int) -> list[dict]:
 def target_7_epochs(repeats: int) -> list[dict]:
     """The same at T=1000 as the issue states it, per training epoch: rnncount's Trainer (the model's head, the
     loss, Adam, the checks, a test pass) over 320 sequences (20 batches of 16) and 16 test sequences. Each cell
-    with the threads the CLI gives it (rnncount.runs.set_threads: the LSTM one, the parallel cells every usable
+    with the threads the CLI gives it (rnncount.runs.default_threads: the LSTM one, the parallel cells every usable
     CPU, where their whole-sequence ops split), and the parallel cells also on one thread."""
     # compiled code keeps the thread count it was compiled under (one, in target_7's layer rows): compile again, as
     # the CLI does, under the run's threads (the first call of each compiled trainer below is its default row's)
@@ -321,10 +321,7 @@ def target_7_epochs(repeats: int) -> list[dict]:
     epochs = {}
     for name, trainer in trainers.items():
         cell = trainer.model_config.cell
-        before = torch.get_num_threads()
-        set_threads(None, cell, trainer.model_config.hidden_size)  # as `rnncount train --cell CELL` does
-        default = torch.get_num_threads()
-        torch.set_num_threads(before)
+        default = default_threads(cell, trainer.model_config.hidden_size)  # as `rnncount train --cell CELL` sets
         label = name if cell == "lstm" else f"{name}, {default} thread{'s' * (default > 1)} (the CLI's default)"
         epochs[label] = with_threads(default, trainer.train_epoch)
         if cell != "lstm" and default > 1:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 from run import TorchLayer, cpu_name, with_threads  # noqa: E402
 
 from rnncount.model import ModelConfig  # noqa: E402
-from rnncount.runs import keep_freed_memory, set_threads  # noqa: E402
+from rnncount.runs import default_threads, keep_freed_memory  # noqa: E402
 from rnncount.stacked import Member, StackedTrainer  # noqa: E402
 from rnncount.train import TrainConfig, Trainer  # noqa: E402
 
@@ -63,13 +63,12 @@ def torch_trainer(cell: str, config: TrainConfig, data) -> Trainer:
 
 
 def target_2(repeats: int, compile: bool = False) -> list[dict]:
-    """The stack with the threads the CLI gives a stack that has the machine to itself (rnncount.runs.set_threads:
+    """The stack with the threads the CLI gives a stack that has the machine to itself (rnncount.runs.default_threads:
     every usable CPU), torch.nn.LSTM's one model with one thread (what the CLI gives a solo run of hidden size 20)
     and with two: the ratio is against the faster of the two."""
     config = TrainConfig(epochs=10_000)
     members = [Member.new(ModelConfig(), replace(config, seed=seed), Path(os.devnull)) for seed in range(10)]
-    set_threads(None, "lstm", 20, models=len(members))
-    threads = torch.get_num_threads()
+    threads = default_threads("lstm", 20, models=len(members))
     stack = StackedTrainer(members, compile=compile)
     theirs = torch_trainer("lstm", config, (members[0].trainer.train_data, members[0].trainer.test_data))
     functions = {"stacked": with_threads(threads, stack.train_epoch), "torch.nn": with_threads(1, theirs.train_epoch)}

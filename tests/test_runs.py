@@ -88,7 +88,7 @@ def stacked_epoch(model_config: ModelConfig, config: TrainConfig, seeds) -> tupl
 @pytest.mark.parametrize("stacked", [False, True], ids=["solo", "stacked"])
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 def test_parallel_cells_train_the_same_at_any_thread_count(cell, stacked):
-    """Why set_threads may give the parallel cells every CPU: an epoch on 1, 2 or 3 threads gives the same weights
+    """Why default_threads may give the parallel cells every CPU: an epoch on 1, 2 or 3 threads gives the same weights
     and metrics to the last bit, alone and as a stack of seeds (`--seeds`). T=200 (16 x 200 x 20 values per op,
     more than torch splits across threads), with variable lengths and the loss at every step (masks, the head on
     every step), as the generalize recipe trains."""
@@ -104,7 +104,7 @@ def test_parallel_cells_train_the_same_at_any_thread_count(cell, stacked):
 @pytest.mark.parametrize("cell, settings", [("lstm", {}), ("gru", {"recurrent_dropout": 0.25}),
                                             ("rnn", {"clip_grad_norm": 0.5})], ids=["lstm", "gru-masks", "rnn-clip"])
 def test_stacks_train_the_same_at_any_thread_count(cell, settings):
-    """Why set_threads may give a stack of seeds every CPU: an epoch of a stack (the step-by-step cells under vmap,
+    """Why default_threads may give a stack of seeds every CPU: an epoch of a stack (the step-by-step cells under vmap,
     with each member's random masks, with gradient clipping per member) on 1, 2 or 3 threads gives the same
     weights and metrics to the last bit. Batches of 256 (3 x 256 x 80 gate values per op, more than torch splits
     across threads)."""

@@ -55,7 +55,7 @@ class RunOptions:
     out: Path | None = None  # the output folder; None: runs/COMMAND-TIME
     force: bool = False  # write into a non-empty out, replacing its files
     device: str = "auto"  # rnncount.distributed.resolve_device's names
-    threads: int | None = None  # CPU threads; None: set_threads's choice for the run's cell
+    threads: int | None = None  # CPU threads; None: default_threads's choice for the run
     compile: bool = False  # the cells' steps through torch.compile (rnncount.fast)
     jobs: int | None = None  # worker processes (compare: cells at once; sweep: stacks at once); None: cpu_jobs
     seeds: list[int] | None = None  # train these seeds stacked (rnncount.stacked)
@@ -177,9 +177,8 @@ def prepare_out_once(options: RunOptions, command: str, world: World) -> Path:
     return out or Path(os.devnull)  # ranks other than 0 write nothing
 
 
-def set_threads(threads: int | None, cell: str, hidden_size: int, alone: bool = True, models: int = 1
-                ) -> None:
-    """The CPU threads a run trains (or a saved model runs) with: `threads` if given (--threads), else by its work.
+def default_threads(cell: str, hidden_size: int, alone: bool = True, models: int = 1) -> int | None:
+    """The CPU threads a run of this work takes unless told (--threads); None: torch's default.
 
     - every usable CPU for minGRU and minLSTM, and for a stack of several models (`--seeds`), in a process of
       their own (alone): their ops are large enough to split, a parallel scan's over the whole sequence (T x B x H
@@ -192,12 +191,20 @@ def set_threads(threads: int | None, cell: str, hidden_size: int, alone: bool = 
       gains);
     - above: torch's default.
     """
-    if threads is not None:
-        torch.set_num_threads(threads)
-    elif alone and (family(cell) in PARALLEL or models > 1):
-        torch.set_num_threads(usable_cpus())
-    elif hidden_size <= 64 or family(cell) in PARALLEL:
-        torch.set_num_threads(1)
+    parallel = family(cell) in PARALLEL
+    if alone and (parallel or models > 1):
+        return usable_cpus()
+    if hidden_size <= 64 or parallel:
+        return 1
+    return None
+
+
+def set_threads(threads: int | None, cell: str, hidden_size: int, alone: bool = True, models: int = 1
+                ) -> None:
+    """Set the CPU threads a run trains (or a saved model runs) with: `threads` if given, else default_threads."""
+    count = threads if threads is not None else default_threads(cell, hidden_size, alone, models)
+    if count is not None:
+        torch.set_num_threads(count)
 
 
 def usable_cpus() -> int:
