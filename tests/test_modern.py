@@ -20,7 +20,7 @@ from rnncount.model import CELLS, Counter, ModelConfig
 from rnncount.modern import g
 from rnncount import parallel
 from rnncount.layers import scan as step_loop
-from rnncount.parallel import chunk_size, chunked_scan, log_space_scan, sequential
+from rnncount.parallel import chunk_size, chunked_scan, chunked_scan_and_end, log_space_scan, sequential
 from conftest import TINY, assert_one_line_error, rnncount
 
 I, H, B, T = 2, 4, 3, 7
@@ -55,6 +55,33 @@ def test_chunked_scan_gradcheck(steps):
     a, b, h0 = (t.requires_grad_() for t in scan_inputs(steps, (2, 3)))
     for reverse in (False, True):
         assert torch.autograd.gradcheck(lambda a, b, h0: chunked_scan(a, b, h0, reverse), (a, b, h0))
+
+
+@pytest.mark.parametrize("steps", [1, 5, 23])
+def test_chunked_scan_and_end_gradcheck(steps):
+    """Both outputs, h and the end state h_end, differentiated together (gradcheck sums over each)."""
+    a, b, h0 = (t.requires_grad_() for t in scan_inputs(steps, (2, 3)))
+    for reverse in (False, True):
+        assert torch.autograd.gradcheck(lambda a, b, h0: chunked_scan_and_end(a, b, h0, reverse), (a, b, h0))
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("read", ["end", "every step and end"])
+def test_the_end_output_is_the_last_step_bit_for_bit(reverse, read):
+    """h_end is the walk's last h: the same value, and the same gradients to the last bit (float32), whether
+    a loss reads it there or as h[-1] (h[0] reversed) of the history, alone or beside every step's h."""
+    a, b, h0 = (t.float() for t in scan_inputs(300))
+    weights = torch.randn(300, 3, 4)  # a loss over every step, when read
+
+    def gradients(through_end: bool):
+        inputs = [t.clone().requires_grad_() for t in (a, b, h0)]
+        h, h_end = chunked_scan_and_end(*inputs, reverse)
+        end = h_end if through_end else h[0 if reverse else -1]
+        loss = (end ** 2).sum() + ((h * weights).sum() if read != "end" else 0)
+        return [end.detach(), *torch.autograd.grad(loss, inputs)]
+
+    for got, expected in zip(gradients(True), gradients(False)):
+        assert torch.equal(got, expected)
 
 
 def test_log_space_scan_equals_the_loop():

@@ -115,42 +115,48 @@ def _chunked(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False, scratch: b
 
 
 class _ChunkedScan(torch.autograd.Function):
-    """h = chunked scan of (a, b) from h0; backward: the same scan, backwards in time.
+    """(h, h_end) = chunked scan of (a, b) from h0, and its last state apart; backward: the same scan, backwards in time.
 
     With g_t = dL/dh_t, the gradient reaching h_t from every later step is δ_t = g_t + a_{t+1} δ_{t+1}
     (δ_T = g_T): a linear recurrence like the forward one, run from T down to 1. Then
     dL/db_t = δ_t,  dL/da_t = δ_t ⊙ h_{t-1},  dL/dh_0 = a_1 ⊙ δ_1. (For a reversed scan, mirror t.)
+
+    h_end (the walk's last h, a copy) is its own output so that a model reading only the final state (a counter)
+    sends back a gradient of N numbers, not a (T, N) tensor of zeros: the backward then makes the one (T, N)
+    buffer it scans in, where it would have copied autograd's zeros into it.
     """
 
     @staticmethod
-    def forward(a: Tensor, b: Tensor, h0: Tensor, reverse: bool) -> Tensor:
-        return _chunked(a, b, h0, reverse)
+    def forward(a: Tensor, b: Tensor, h0: Tensor, reverse: bool) -> tuple[Tensor, Tensor]:
+        h = _chunked(a, b, h0, reverse)
+        return h, h[0 if reverse else -1].clone()
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         a, _, h0, reverse = inputs
-        ctx.save_for_backward(a, h0, output)
+        ctx.save_for_backward(a, h0, output[0])
         ctx.reverse = reverse
+        ctx.set_materialize_grads(False)  # an output nobody read sends None
 
     @staticmethod
     def vmap(info, in_dims, a: Tensor, b: Tensor, h0: Tensor, reverse: bool):
         """Under torch.func.vmap (stacked models, rnncount.stacked): the models are more channels, one scan for all.
 
         a, b (K, T, N) -> (T, K*N), h0 (K, N) -> (K*N,); the scan is elementwise over channels, so each model's
-        numbers are the ones it gets alone. Returns h (T, K, N), batched along dim 1.
+        numbers are the ones it gets alone. Returns h (T, K, N), batched along dim 1, and h_end (K, N) along dim 0.
         """
         def members_first(x: Tensor, dim: int | None) -> Tensor:
             return x.movedim(dim, 0) if dim is not None else x.expand(info.batch_size, *x.shape)
 
         a, b = (members_first(x, dim).transpose(0, 1) for x, dim in ((a, in_dims[0]), (b, in_dims[1])))  # (T, K, N)
         steps = a.shape[0]
-        h = _ChunkedScan.apply(a.reshape(steps, -1), b.reshape(steps, -1), members_first(h0, in_dims[2]).reshape(-1),
-                               reverse)
-        return h.view(steps, info.batch_size, -1), 1
+        h, h_end = _ChunkedScan.apply(a.reshape(steps, -1), b.reshape(steps, -1),
+                                      members_first(h0, in_dims[2]).reshape(-1), reverse)
+        return (h.view(steps, info.batch_size, -1), h_end.view(info.batch_size, -1)), (1, 0)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_h: Tensor):
+    def backward(ctx, grad_h: Tensor | None, grad_end: Tensor | None):
         a, h0, h = ctx.saved_tensors
         reverse = ctx.reverse
         later, earlier = (slice(None, -1), slice(1, None)) if reverse else (slice(1, None), slice(None, -1))
@@ -158,8 +164,11 @@ class _ChunkedScan(torch.autograd.Function):
         a_next = torch.empty_like(a)  # the coefficient of the step after t in the walk; none after the last
         a_next[earlier] = a[later]
         a_next[-first - 1] = 0
-        delta = _chunked(a_next, grad_h.clone(memory_format=torch.contiguous_format), torch.zeros_like(h0),
-                         not reverse, scratch=True)  # (T, N)
+        # g_t, in a buffer of its own that the scan overwrites with δ_t
+        g = torch.zeros_like(a) if grad_h is None else grad_h.clone(memory_format=torch.contiguous_format)
+        if grad_end is not None:
+            g[-first - 1] += grad_end
+        delta = _chunked(a_next, g, torch.zeros_like(h0), not reverse, scratch=True)  # (T, N)
         grad_a = torch.empty_like(a)
         torch.mul(delta[later], h[earlier], out=grad_a[later])  # δ_t h_{t-1}
         torch.mul(delta[first], h0, out=grad_a[first])
@@ -171,9 +180,14 @@ def chunked_scan(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Ten
 
     reverse: h_t = a_t ⊙ h_{t+1} + b_t, from h0 after the last step back to the first.
     """
+    return chunked_scan_and_end(a, b, h0, reverse)[0]
+
+
+def chunked_scan_and_end(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> tuple[Tensor, Tensor]:
+    """chunked_scan, and the walk's last state h_T (h_1 if reverse) as a tensor of its own: (T, *), (*)."""
     shape = a.shape
-    h = _ChunkedScan.apply(a.reshape(shape[0], -1), b.reshape(shape[0], -1), h0.reshape(-1), reverse)
-    return h.view(shape)
+    h, h_end = _ChunkedScan.apply(a.reshape(shape[0], -1), b.reshape(shape[0], -1), h0.reshape(-1), reverse)
+    return h.view(shape), h_end.view(shape[1:])
 
 
 _compiled_gates = None  # torch.compile of _gates, made on first use
@@ -255,5 +269,5 @@ def scan(cell, gate_inputs: tuple[Tensor, ...], state: State, mask: Tensor | Non
     a, b = coefficients(cell, gate_inputs, compiled)  # (T, B, H) each
     if mask is not None:
         a, b = torch.where(mask, a, 1.0), torch.where(mask, b, 0.0)
-    h = chunked_scan(a, b, h0, reverse)  # (T, B, H)
-    return (h,), (h[0] if reverse else h[-1],)  # the carried state: each sequence's own last step
+    h, h_end = chunked_scan_and_end(a, b, h0, reverse)  # (T, B, H), (B, H)
+    return (h,), (h_end,)  # the carried state: each sequence's own last step
