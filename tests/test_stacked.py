@@ -114,6 +114,23 @@ def test_stacked_resume_is_exact(tmp_path):
             m.to_dict() | {"seconds": 0} for m in theirs.trainer.history]
 
 
+def test_each_runner_keeps_its_own_adam(tmp_path):
+    """A stack updates with fused Adam and a solo run with foreach, whichever of them saved the state they resume:
+    torch's load_state_dict would take the flags from the file (a member resumed alone would go on fused, a stack
+    resumed from its members' files foreach)."""
+    def implementation(optimizer):
+        return [(bool(group["fused"]), bool(group["foreach"])) for group in optimizer.param_groups]
+
+    members = members_for(ModelConfig(hidden_size=8), replace(TrainConfig(**TINY), epochs=1), tmp_path)
+    list(fit_stacked(members))
+    stack = StackedTrainer(stacked.resumed_members(tmp_path, epochs=2))
+    assert implementation(stack.optimizer) == [(True, False)]
+    assert stack.optimizer.state  # the members' Adam state came along
+    alone = load_trainer(tmp_path / "seed0" / "model.pt")
+    assert alone.optimizer.state
+    assert implementation(alone.optimizer) == [(False, True)] * len(alone.optimizer.param_groups)
+
+
 def test_members_that_fell_behind_catch_up_first(tmp_path):
     """A stacked run killed between two members' saves: the member behind trains alone until the others' epoch."""
     model_config, train_config = ModelConfig(hidden_size=8), TrainConfig(**TINY)

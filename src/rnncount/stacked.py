@@ -52,7 +52,7 @@ from ._checks import check_fits_in_memory
 from .checkpoint import save_checkpoint, save_metrics
 from .model import ModelConfig
 from .fast import eager
-from .train import EpochMetrics, TrainConfig, Trainer, _every_step, _progress, load_trainer
+from .train import EpochMetrics, TrainConfig, Trainer, _every_step, _progress, load_optimizer_state, load_trainer
 
 # The most models one stack holds: at the reference size a member needs about 1 MiB of activations and
 # state, so memory is not the bound; past ~64 the per-op overhead is already amortised and a typo
@@ -329,7 +329,8 @@ class StackedTrainer:
             stacked[index] = {"step": first["step"].clone()}
             for key in ("exp_avg", "exp_avg_sq"):
                 stacked[index][key] = torch.stack([s["state"][index][key] for s in states]).to(self.device)
-        self.optimizer.load_state_dict({"state": stacked, "param_groups": copy.deepcopy(states[0]["param_groups"])})
+        load_optimizer_state(self.optimizer, {"state": stacked,
+                                              "param_groups": copy.deepcopy(states[0]["param_groups"])})
 
     @torch.no_grad()
     def _write_back(self, results: list) -> None:
@@ -343,8 +344,8 @@ class StackedTrainer:
                 parameter.copy_(self.params[name][k])
             state = {index: {"step": s["step"].clone(), "exp_avg": s["exp_avg"][k].clone(),
                              "exp_avg_sq": s["exp_avg_sq"][k].clone()} for index, s in stacked["state"].items()}
-            member.trainer.optimizer.load_state_dict({"state": state,
-                                                      "param_groups": copy.deepcopy(stacked["param_groups"])})
+            load_optimizer_state(member.trainer.optimizer, {"state": state,
+                                                            "param_groups": copy.deepcopy(stacked["param_groups"])})
             member.trainer.history.append(result)
 
 

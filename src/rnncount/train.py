@@ -238,12 +238,26 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])  # tensors saved on any device land on self.device
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.shuffle.set_state(state["rng"]["shuffle"])
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and self.device.type == "cuda":  # saved on a GPU, resumed on one
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.history = [EpochMetrics(**m) for m in state["metrics"]]
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """optimizer.load_state_dict(state), the optimizer keeping its own implementation (foreach, fused).
+
+    torch takes those flags from the saved param_groups too: a stacked run's member (fused Adam) resumed alone
+    would train on fused, and a solo run's state would turn a stack's fused Adam into foreach. The runner
+    decides how Adam computes (rnncount.stacked), not the file.
+    """
+    implementation = [{key: group[key] for key in ("foreach", "fused") if key in group}
+                      for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, kept in zip(optimizer.param_groups, implementation):
+        group.update(kept)
 
 
 # ---- a run on disk: training that saves after every epoch, and the Trainer read back (rnncount.checkpoint) ------
