@@ -414,8 +414,6 @@ def compare_one(cell: str, model_config: ModelConfig, train_config: TrainConfig,
         (out / cell).mkdir(exist_ok=True)
     if not prefix and world.is_main:  # one after another in this process
         say(f"== {cell} ==")
-    # before the Trainer, which draws the data
-    set_threads(options.threads, model_config.cell, model_config.hidden_size, alone=not prefix and world.size == 1)
     trainer = Trainer(model_config, train_config, data, device=device, world=world)
     train_in_world(trainer, out / cell, options, prefix)
     rows = None
