@@ -50,8 +50,8 @@ from torch.utils._pytree import tree_map
 
 from ._checks import check_fits_in_memory
 from .checkpoint import save_checkpoint, save_metrics
-from .model import ModelConfig
-from .fast import eager
+from .fast import eager, say_compile_failed
+from .model import PARALLEL, ModelConfig, family
 from .train import EpochMetrics, TrainConfig, Trainer, _every_step, _progress, load_optimizer_state, load_trainer
 
 # The most models one stack holds: at the reference size a member needs about 1 MiB of activations and
@@ -177,10 +177,13 @@ class StackedTrainer:
         self.members, self.config, self.device = members, first.train_config, first.device
         self.template = copy.deepcopy(first.model)  # the module vmap runs; its own weights are never read
         # fast.scan's compiled chunk cannot run under vmap (dynamo refuses functorch's wrapped tensors), so with
-        # compile the whole vmapped forward is compiled instead, every step of it unrolled
+        # compile the whole vmapped forward is compiled instead, every step of it unrolled. Not for the parallel
+        # cells (minGRU, minLSTM): their scan works in place on views, which dynamo cannot trace under vmap, and
+        # it already runs each op over the whole sequence; their stack stays eager.
         self.template.rnn.compile_steps(False)
-        self._forward = torch.compile(self._forward_eager, dynamic=False, options=_without_input_asserts()) \
-            if compile else self._forward_eager
+        compiled = compile and family(first.model_config.cell) not in PARALLEL
+        self._compiled = torch.compile(self._forward_eager, dynamic=False, options=_without_input_asserts()) \
+            if compiled else None
         self.params, _ = stack_module_state([m.trainer.model for m in members])  # name -> (K, *shape) leaf
         # fused: one kernel for every parameter's update (3x faster than one tensor at a time here); it rounds
         # differently from the solo run's foreach Adam, well inside the float-rounding tolerance members keep anyway
@@ -208,6 +211,17 @@ class StackedTrainer:
         noise_dims = None if noises is None else tree_map(lambda t: None if t is None else 0, noises)
         return vmap(one, in_dims=(0, 0, None if lengths is None else 0, noise_dims))(
             self.params, inputs, lengths, noises)
+
+    def _forward(self, inputs: Tensor, lengths: Tensor | None, noises, every_step: bool):
+        """_forward_eager through torch.compile when compiling; the first failure to compile prints one line to
+        stderr, and the stack runs eagerly from then on (as the solo paths do: rnncount.fast)."""
+        if self._compiled is not None:
+            try:
+                return self._compiled(inputs, lengths, noises, every_step)
+            except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
+                self._compiled = None
+                say_compile_failed(error, "the stack runs eagerly")
+        return self._forward_eager(inputs, lengths, noises, every_step)
 
     def _draw_noises(self, steps: int, batch: int, like: Tensor):
         """Each member's masks for one forward pass, drawn from its own RNG as a solo run draws them; stacked."""
