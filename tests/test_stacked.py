@@ -116,8 +116,8 @@ def test_stacked_resume_is_exact(tmp_path):
 
 def test_each_runner_keeps_its_own_adam(tmp_path):
     """A stack updates with fused Adam and a solo run with foreach, whichever of them saved the state they resume:
-    torch's load_state_dict would take the flags from the file (a member resumed alone would go on fused, a stack
-    resumed from its members' files foreach)."""
+    torch's load_state_dict would take the flags from the file (a member resumed alone would go on fused, and a
+    stack made from solo runs' states would run foreach)."""
     def implementation(optimizer):
         return [(bool(group["fused"]), bool(group["foreach"])) for group in optimizer.param_groups]
 
