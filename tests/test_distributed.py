@@ -81,8 +81,10 @@ def test_elastic_restart_resumes_from_the_last_complete_epoch(tmp_path, two_proc
     and ends where the uninterrupted run ends, to the last bit (with recurrent dropout, whose masks each rank
     draws from its own random state)."""
     out, dropout = tmp_path / "elastic", ("--recurrent-dropout", "0.2")
-    launched = torchrun("--max-restarts", "1", VICTIM, "1", "train", "--cell", "lstm", *SETTINGS, *dropout,
-                        "--out", out, "--device", "cpu")
+    # torchrun looks at its workers every 0.1 s by default and stops the group as soon as it sees rank 1 gone; on
+    # a loaded machine that could come before rank 0 had read the lost peer from gloo and said so (1 run in ~10)
+    launched = torchrun("--max-restarts", "1", "--monitor-interval", "2", VICTIM, "1", "train", "--cell", "lstm",
+                        *SETTINGS, *dropout, "--out", out, "--device", "cpu")
     assert launched.returncode == 0, launched.stderr[-3000:]
     resumed = [line for line in launched.stderr.splitlines() if "resumed" in line]
     assert resumed == [f"rnncount train: restarted by torchrun (restart 1), resumed {out} from epoch 1 of 2"]
