@@ -115,7 +115,7 @@ def _chunked(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False, scratch: b
 
 
 class _ChunkedScan(torch.autograd.Function):
-    """(h, h_end) = chunked scan of (a, b) from h0, and its last state apart; backward: the same scan, backwards in time.
+    """(h, h_end) = chunked scan of (a, b) from h0, and its last state apart; backward: the same scan, run backwards.
 
     With g_t = dL/dh_t, the gradient reaching h_t from every later step is δ_t = g_t + a_{t+1} δ_{t+1}
     (δ_T = g_T): a linear recurrence like the forward one, run from T down to 1. Then
