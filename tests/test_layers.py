@@ -139,20 +139,23 @@ def test_fast_path_equals_torch():
     assert fast.available(), "the fast path fell back to eager"
 
 
-def test_fast_path_leaves_room_for_many_compiled_forms():
+def test_compiling_leaves_room_for_many_compiled_forms(monkeypatch):
     """Each cell form, size and batch size is a compiled entry of fast._chunk: an LSTM and a GRU of a few sizes in
-    one process pass dynamo's default of 8, after which it would refuse to compile (and rnncount run eagerly)."""
-    fast._compiled_chunk()
+    one process pass dynamo's default of 8, after which it would refuse to compile (and rnncount run eagerly).
+    A compile through fast.CompiledOrEager (every compiled path of rnncount) raises the limit first."""
     config = torch._dynamo.config
-    limit = config.recompile_limit if hasattr(config, "recompile_limit") else config.cache_size_limit
-    assert limit >= fast.RECOMPILE_LIMIT
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    monkeypatch.setattr(torch, "compile", lambda function, **options: function)  # the limit, not a compile
+    with config.patch(**{name: 8}):  # dynamo's default
+        assert torch.equal(fast.CompiledOrEager(torch.neg, "eagerly")(torch.ones(2)), -torch.ones(2))
+        assert getattr(config, name) >= fast.RECOMPILE_LIMIT
 
 
 def test_fast_path_falls_back_to_eager_with_a_notice(monkeypatch, capsys):
     def broken(*args):
         raise RuntimeError("no C compiler found\n(more detail)")
-    monkeypatch.setattr(fast, "_compiled", broken)
-    monkeypatch.setattr(fast, "_available", True)
+    monkeypatch.setattr(fast._run_chunk, "compiled", broken)
+    monkeypatch.setattr(fast._run_chunk, "failed", False)
     layer, x = LSTM(I, H), torch.randn(T, B, I)
     expected = layer(x)[0]
     first, second = layer.compile_steps()(x)[0], layer(x)[0]

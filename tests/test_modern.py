@@ -531,8 +531,8 @@ def test_compiled_gates_save_their_sigmoids_for_the_backward(kind):
 def test_compiled_gates_print_no_notice(monkeypatch, quiet):
     """torch's one-time notice about in-place ops under a checkpoint's context_fn is not shown to a command's user;
     quiet=False (the filter off) shows that this compile does reach the notice, so the test can fail."""
-    monkeypatch.setattr(parallel, "_compiled_gates", None)
-    monkeypatch.setattr(parallel, "_compile_failed", False)
+    monkeypatch.setattr(parallel._compiled_gates, "compiled", None)
+    monkeypatch.setattr(parallel._compiled_gates, "failed", False)
     if not quiet:
         monkeypatch.setattr(parallel, "_quiet_compile", contextlib.nullcontext)
     torch._logging._internal.warning_once.cache_clear()  # the notice is printed once per process: let it come again
@@ -567,8 +567,8 @@ def test_compiled_layer_runs_its_gates_compiled(monkeypatch):
 def test_compiled_gates_fall_back_to_eager_with_one_line(monkeypatch, capsys):
     def refuse(*args, **kwargs):
         raise RuntimeError("no compiler here\nmore detail")
-    monkeypatch.setattr(parallel, "_compiled_gates", None)
-    monkeypatch.setattr(parallel, "_compile_failed", False)
+    monkeypatch.setattr(parallel._compiled_gates, "compiled", None)
+    monkeypatch.setattr(parallel._compiled_gates, "failed", False)
     monkeypatch.setattr(torch, "compile", refuse)
     cell = MinGRUCell(I, H)
     gate_inputs = cell.gate_inputs(torch.randn(5, B, I))

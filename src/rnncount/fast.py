@@ -17,6 +17,7 @@ platform) the first call prints one line to stderr and everything runs eagerly f
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from itertools import repeat
 
@@ -28,12 +29,44 @@ from .cells import RecurrentCell, State, Weights
 CHUNK = 20  # steps per compiled call: long enough to amortise the call, short enough to compile in seconds
 # Every cell form (class, switches), state size, batch size and requires-grad pattern is one compiled
 # entry of the same _chunk; dynamo's default limit (8 per function) is reached by, e.g., an LSTM and a
-# GRU of a few sizes in one process, after which it refuses to compile. The first compile raises the
-# process's limit to this (a patch around each call would cost 45 us per chunk).
+# GRU of a few sizes in one process, after which it refuses to compile. The first compile of each
+# CompiledOrEager raises the process's limit to this (a patch around each call would cost 45 us per chunk).
 RECOMPILE_LIMIT = 64
 
-_compiled = None  # the torch.compile'd _chunk, made on first use
-_available = True  # False once compiling has failed: eager from then on
+
+class CompiledOrEager:
+    """`function` through torch.compile, until compiling fails; then one line on stderr and `eager` for good.
+
+    Where compiling cannot work (no C++ compiler, an unsupported platform or torch) the first call says so
+    (`say_compile_failed`, ending with `instead`) and it and every later call run `eager` (by default `function`
+    itself): the same numbers, eagerly. The compiled function is made on the first call, so that a process that
+    never compiles never imports dynamo (~1 s). Every compiled path of rnncount goes through one of these: the
+    chunks of steps here, the parallel cells' gates (rnncount.parallel), a stack of models (rnncount.stacked).
+    """
+
+    def __init__(self, function: Callable, instead: str, eager: Callable | None = None, **options):
+        self.function, self.instead, self.eager, self.options = function, instead, eager or function, options
+        self.compiled: Callable | None = None  # torch.compile(function, **options), made on the first call
+        self.failed = False  # True once compiling has failed
+
+    def __call__(self, *args, **kwargs):
+        if not self.failed:
+            try:
+                if self.compiled is None:
+                    _raise_recompile_limit()
+                    self.compiled = torch.compile(self.function, **self.options)
+                return self.compiled(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
+                self.failed = True
+                say_compile_failed(error, self.instead)
+        return self.eager(*args, **kwargs)
+
+
+def _raise_recompile_limit() -> None:
+    """dynamo's limit of compiled entries per function, raised to RECOMPILE_LIMIT for the process (see above)."""
+    config = torch._dynamo.config  # imported here, not with rnncount: dynamo alone takes ~1 s to import
+    limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"  # torch < 2.6
+    setattr(config, limit, max(RECOMPILE_LIMIT, getattr(config, limit)))
 
 
 def _chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor | None,
@@ -52,28 +85,9 @@ def _chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor | No
     return tuple(torch.stack(parts) for parts in zip(*history)), state
 
 
-def _compiled_chunk():
-    global _compiled
-    if _compiled is None:
-        config = torch._dynamo.config  # imported here, not with rnncount: dynamo alone takes ~1 s to import
-        limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"  # torch < 2.6
-        setattr(config, limit, max(RECOMPILE_LIMIT, getattr(config, limit)))
-        # cpp_wrapper: the compiled chunk calls its kernels from C++, not Python; that halves the
-        # overhead of the many small calls a step makes, for a somewhat longer first compile
-        _compiled = torch.compile(_chunk, fullgraph=True, options={"cpp_wrapper": True})
-    return _compiled
-
-
-def _run_chunk(cell: RecurrentCell, x_proj: Tensor, state: State, alive: Tensor | None, weights: Weights | None):
-    """One chunk through the compiled loop; on the first failure, a one-line notice and eager for good."""
-    global _available
-    if _available:
-        try:
-            return _compiled_chunk()(cell, x_proj, state, alive, weights)
-        except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
-            _available = False
-            say_compile_failed(error, "running eagerly")
-    return _chunk(cell, x_proj, state, alive, weights)
+# cpp_wrapper: the compiled chunk calls its kernels from C++, not Python; that halves the overhead of the many
+# small calls a step makes, for a somewhat longer first compile
+_run_chunk = CompiledOrEager(_chunk, "running eagerly", fullgraph=True, options={"cpp_wrapper": True})
 
 
 def say_compile_failed(error: Exception, instead: str) -> None:
@@ -112,5 +126,5 @@ def eager(layer):
 
 
 def available() -> bool:
-    """Whether the compiled path is in use (False after a failed compile)."""
-    return _available
+    """Whether the compiled chunks are in use (False after a failed compile)."""
+    return not _run_chunk.failed

@@ -50,7 +50,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .cells import State
-from .fast import say_compile_failed
+from .fast import CompiledOrEager
 
 
 def sequential(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
@@ -190,10 +190,6 @@ def chunked_scan_and_end(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False
     return h.view(shape), h_end.view(shape[1:])
 
 
-_compiled_gates = None  # torch.compile of _gates, made on first use
-_compile_failed = False  # True once compiling has failed: eager from then on
-
-
 _SAVED_FOR_BACKWARD = (torch.ops.aten.sigmoid.default, torch.ops.aten.div.Tensor)
 
 
@@ -236,24 +232,25 @@ def _quiet_compile():
         torch_logger.removeFilter(_not_the_in_place_notice)
 
 
+def _eager_gates(cell, *gate_inputs: Tensor) -> tuple[Tensor, Tensor]:
+    """cell.coefficients(*gate_inputs) as it is: what runs where _gates cannot be compiled."""
+    return cell.coefficients(*gate_inputs)
+
+
+# the gates through torch.compile; where compiling fails, one line on stderr and the eager gates from then on
+_compiled_gates = CompiledOrEager(_gates, "the gates run eagerly", eager=_eager_gates, fullgraph=True)
+
+
 def coefficients(cell, gate_inputs: tuple[Tensor, ...], compiled: bool = False) -> tuple[Tensor, Tensor]:
     """cell.coefficients(*gate_inputs), through torch.compile when compiled and compiling works here.
 
     Under torch.func.vmap (stacked models) the eager code runs: a compiled call there would trace the batching too.
     The first failure to compile prints one line to stderr, and the gates run eagerly from then on.
     """
-    global _compiled_gates, _compile_failed
-    if not compiled or _compile_failed or torch._C._functorch.is_functorch_wrapped_tensor(gate_inputs[0]):
+    if not compiled or torch._C._functorch.is_functorch_wrapped_tensor(gate_inputs[0]):
         return cell.coefficients(*gate_inputs)
-    try:
-        if _compiled_gates is None:
-            _compiled_gates = torch.compile(_gates, fullgraph=True)
-        with _quiet_compile():
-            return _compiled_gates(cell, *gate_inputs)
-    except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
-        _compile_failed = True
-        say_compile_failed(error, "the gates run eagerly")
-        return cell.coefficients(*gate_inputs)
+    with _quiet_compile():
+        return _compiled_gates(cell, *gate_inputs)
 
 
 def scan(cell, gate_inputs: tuple[Tensor, ...], state: State, mask: Tensor | None = None, reverse: bool = False,

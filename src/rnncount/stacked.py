@@ -50,7 +50,7 @@ from torch.utils._pytree import tree_map
 
 from ._checks import check_fits_in_memory
 from .checkpoint import save_checkpoint, save_metrics
-from .fast import eager, say_compile_failed
+from .fast import CompiledOrEager, eager
 from .model import PARALLEL, ModelConfig, family
 from .train import EpochMetrics, TrainConfig, Trainer, _every_step, _progress, load_optimizer_state, load_trainer
 
@@ -182,8 +182,9 @@ class StackedTrainer:
         # it already runs each op over the whole sequence; their stack stays eager.
         self.template.rnn.compile_steps(False)
         compiled = compile and family(first.model_config.cell) not in PARALLEL
-        self._compiled = torch.compile(self._forward_eager, dynamic=False, options=_without_input_asserts()) \
-            if compiled else None
+        # where compiling fails, one line on stderr and the stack runs eagerly from then on, as the solo paths do
+        self._forward = CompiledOrEager(self._forward_eager, "the stack runs eagerly", dynamic=False,
+                                        options=_without_input_asserts()) if compiled else self._forward_eager
         self.params, _ = stack_module_state([m.trainer.model for m in members])  # name -> (K, *shape) leaf
         # fused: one kernel for every parameter's update (3x faster than one tensor at a time here); it rounds
         # differently from the solo run's foreach Adam, well inside the float-rounding tolerance members keep anyway
@@ -211,17 +212,6 @@ class StackedTrainer:
         noise_dims = None if noises is None else tree_map(lambda t: None if t is None else 0, noises)
         return vmap(one, in_dims=(0, 0, None if lengths is None else 0, noise_dims))(
             self.params, inputs, lengths, noises)
-
-    def _forward(self, inputs: Tensor, lengths: Tensor | None, noises, every_step: bool):
-        """_forward_eager through torch.compile when compiling; the first failure to compile prints one line to
-        stderr, and the stack runs eagerly from then on (as the solo paths do: rnncount.fast)."""
-        if self._compiled is not None:
-            try:
-                return self._compiled(inputs, lengths, noises, every_step)
-            except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
-                self._compiled = None
-                say_compile_failed(error, "the stack runs eagerly")
-        return self._forward_eager(inputs, lengths, noises, every_step)
 
     def _draw_noises(self, steps: int, batch: int, like: Tensor):
         """Each member's masks for one forward pass, drawn from its own RNG as a solo run draws them; stacked."""
