@@ -2,7 +2,7 @@
 (target 6: the layer-normalised LSTM; target 7, issue 14: minGRU and minLSTM's parallel scan against the LSTM).
 
     python benchmarks/run.py                     # all targets; prints a table, writes benchmarks/results.json
-    python benchmarks/run.py --targets 3,4,5     # some of them
+    python benchmarks/run.py --targets 3,4,5     # some of them; the file keeps the other targets' last rows
     python benchmarks/run.py --repeats 5 --job-repeats 3 --out results.json
 
 Every ratio is rnncount / torch.nn (or / reference for target 2), measured in one run with the two
@@ -374,6 +374,20 @@ def cpu_name() -> str:
     return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
 
 
+def earlier_rows(path: Path, numbers: list[int]) -> list[dict]:
+    """The rows of the other targets in an earlier results file at path, each with the machine and repeats of the
+    run that measured it, so that running some targets keeps the others' last results; [] where there is none."""
+    if not path.exists():
+        return []
+    try:
+        earlier = json.loads(path.read_text())
+        return [{"machine": earlier["machine"], "repeats": earlier["repeats"]} | row
+                for row in earlier["rows"] if row["target"] not in numbers]
+    except (ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"{path}: not a results file of this script ({type(error).__name__}: {error}); "
+                         "give another --out") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="1,2,3,4,5,6,7",
@@ -388,13 +402,16 @@ def main() -> None:
     machine = {"cpu": cpu_name(), "cores": os.cpu_count(),
                "torch": torch.__version__, "python": platform.python_version(),
                "load_before": os.getloadavg()}
+    numbers = [int(t) for t in args.targets.split(",")]
+    kept = earlier_rows(args.out, numbers)  # read first: an unreadable file stops the run before it starts
     rows = []
-    for number in (int(t) for t in args.targets.split(",")):
+    for number in numbers:
         print(f"target {number} ...", file=sys.stderr, flush=True)
         rows += TARGETS[number](args.job_repeats if number == 2 else args.repeats)
         print(table(rows), file=sys.stderr, flush=True)  # so far, in case the run is cut short
         machine["load_after"] = os.getloadavg()
-        args.out.write_text(json.dumps({"machine": machine, "repeats": args.repeats, "rows": rows}, indent=2) + "\n")
+        args.out.write_text(json.dumps({"machine": machine, "repeats": args.repeats, "rows": kept + rows},
+                                       indent=2) + "\n")
     print(table(rows))
     print(f"\n{machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, load average before "
           f"{machine['load_before'][0]:.2f}, after {machine['load_after'][0]:.2f}; median of {args.repeats} "
