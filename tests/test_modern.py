@@ -319,6 +319,37 @@ def test_slstm_does_not_overflow_where_the_unstabilised_form_does():
     assert all(torch.isfinite(s).all() for s in state)
 
 
+def test_slstm_first_step_stays_finite_where_the_input_gate_is_far_below_zero():
+    """On the first step m_1 = ĩ_1, so f'_1 = f_1 e^(m_0 - ĩ_1): past e^88 in float32 for ĩ_1 below about -88, and
+    f'_1 c_0 = inf * 0 was NaN. h_1 = o_1 z_1 whatever ĩ_1 is (n_1 = i'_1 = 1): against float64 and by hand."""
+    cell = SLSTMCell(1, 2)
+    with torch.no_grad():
+        cell.weight_ih.zero_(), cell.weight_hh.zero_(), cell.bias_hh.zero_()
+        cell.bias_ih.copy_(torch.tensor([-100.0, -1e4, 0.0, 0.0, 1.0, -2.0, 0.0, 3.0]))  # ĩ, f̃, z̃, õ for 2 units
+    x = torch.zeros(1, 1, requires_grad=True)
+    h, c, n, m = cell(x)
+    assert_close("h_1", h.detach(), torch.sigmoid(torch.tensor([[0.0, 3.0]])) * torch.tanh(torch.tensor([[1.0, -2.0]])))
+    (c.sum() + n.sum() + h.sum()).backward()
+    assert torch.isfinite(x.grad).all() and all(torch.isfinite(p.grad).all() for p in cell.parameters())
+    assert_close("float64", h.detach(), cell.double()(x.detach().double())[0].float())
+    torch.manual_seed(0)
+    layer = SLSTM(1, 8, num_heads=2)
+    assert torch.isfinite(layer(torch.randn(20, 4, 1) * 1000)[0]).all()
+
+
+def test_slstm_cell_checks_every_part_of_its_state():
+    """n and m are checked as h and c are: a wrong shape, dimension count or dtype of any part fails."""
+    cell, x = SLSTMCell(I, H), torch.randn(B, I)
+    right = cell.zero_state((B,), x)
+    for part in range(4):
+        for wrong, error in ((torch.zeros(2, B, H), ValueError), (torch.zeros(B, H + 1), RuntimeError),
+                             (torch.zeros(B, H, dtype=f64), RuntimeError)):
+            state = list(right)
+            state[part] = wrong
+            with pytest.raises(error, match="hcnm"[part]):
+                cell(x, tuple(state))
+
+
 def test_slstm_heads_mix_only_within_a_head():
     torch.manual_seed(0)
     cell = SLSTMCell(I, 8, num_heads=2).double()

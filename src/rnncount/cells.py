@@ -43,6 +43,7 @@ from . import init as _init
 from ._checks import check_dtype, check_input, check_probability, check_size, check_state
 
 State = tuple[Tensor, ...]
+STATE_NAMES = ("h", "c", "n", "m")  # a state's parts, in order, as far as a cell has them (the sLSTM has all four)
 
 
 class Weights:
@@ -225,13 +226,13 @@ class RecurrentCell(nn.Module):
         state = (state,) if isinstance(state, Tensor) else tuple(state)
         if len(state) != len(self.state_sizes):
             raise ValueError(f"state must hold {len(self.state_sizes)} tensor(s), got {len(state)}")
-        for name, tensor in zip(("h", "c"), state):
+        for name, tensor in zip(STATE_NAMES, state):
             if isinstance(tensor, Tensor) and tensor.dim() not in (1, 2):
                 raise ValueError(f"{name} must have 1 (unbatched) or 2 (batched) dimensions, got shape "
                                  f"{tuple(tensor.shape)}")
         weights = self.own_weights()
         check_dtype(x, weights.weight_ih, RuntimeError)
-        for name, tensor, size in zip(("h", "c"), state, self.state_sizes):
+        for name, tensor, size in zip(STATE_NAMES, state, self.state_sizes):
             check_state(name, tensor, (*batch_shape, size), like=x)
         noise = self.draw_noise(1, batch_shape or (1,), x)
         noise = None if noise is None else noise.at(0)

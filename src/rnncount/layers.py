@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from . import fast, parallel
 from ._checks import check_bool, check_dropout, check_dtype, check_input, check_positive_int, check_state
-from .cells import GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State, Weights, check_proj_size
+from .cells import STATE_NAMES, GRUCell, LSTMCell, Noise, RecurrentCell, RNNCell, State, Weights, check_proj_size
 from .modern import MinGRUCell, MinLSTMCell, SLSTMCell
 
 
@@ -209,7 +209,7 @@ class RecurrentLayer(nn.Module):
         if hx is None:
             return [self.cells[0].zero_state((batch,), like) for _ in range(count)]
         hx = (hx,) if isinstance(hx, Tensor) else tuple(hx)
-        names = ("h_0", "c_0", "n_0", "m_0")
+        names = tuple(f"{part}_0" for part in STATE_NAMES)  # h_0, c_0, ...
         if len(hx) != len(self.state_sizes):
             raise ValueError(f"hx must be {' and '.join(names[:len(self.state_sizes)])}, got {len(hx)} tensor(s)")
         shaped = []

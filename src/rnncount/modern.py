@@ -28,6 +28,11 @@ from .cells import Noise, RecurrentCell, State, Weights
 from .init import SCHEMES
 
 
+def _half_log_max(dtype: torch.dtype) -> float:
+    """log(largest float of dtype) / 2: e to this power times anything below it stays finite."""
+    return math.log(torch.finfo(dtype).max) / 2
+
+
 def g(x: Tensor) -> Tensor:
     """Feng et al.'s g: x + 1/2 for x >= 0, sigmoid(x) for x < 0: continuous, increasing and > 0.
 
@@ -258,7 +263,9 @@ class SLSTMCell(RecurrentCell):
         o = torch.sigmoid(o_tilde)
         m_next = torch.where(n == 0, i_tilde, torch.maximum(log_f + m, i_tilde))
         i = torch.exp(i_tilde - m_next)  # i'_t
-        f = torch.exp(log_f + m - m_next)  # f'_t
+        # f'_t <= 1 wherever n_{t-1} > 0. On the first step (m_t = ĩ_t) it is f_t e^(m_{t-1} - ĩ_t), which overflows
+        # where ĩ_t is far below 0, and inf * c_{t-1} = inf * 0 is NaN: capped there at e^(log(max float) / 2)
+        f = torch.exp(torch.clamp(log_f + m - m_next, max=_half_log_max(m.dtype)))  # f'_t
         c_next = f * c + i * z
         n_next = f * n + i
         h_next = o * c_next / n_next
