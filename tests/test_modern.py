@@ -65,6 +65,23 @@ def test_chunked_scan_and_end_gradcheck(steps):
         assert torch.autograd.gradcheck(lambda a, b, h0: chunked_scan_and_end(a, b, h0, reverse), (a, b, h0))
 
 
+@pytest.mark.parametrize("steps", [1, 2, 5, 23])
+def test_chunked_scan_second_derivatives_and_forward_mode(steps):
+    """create_graph: the backward through autograd (gradgradcheck); forward mode: the tangents' scan, checked by
+    gradcheck's forward-AD pass and against torch.func.jvp of the loop."""
+    a, b, h0 = (t.requires_grad_() for t in scan_inputs(steps, (2, 3)))
+    tangents = tuple(torch.randn_like(t) for t in (a, b, h0))
+    for reverse in (False, True):
+        def scan(a, b, h0):
+            return chunked_scan_and_end(a, b, h0, reverse)
+        assert torch.autograd.gradgradcheck(scan, (a, b, h0))
+        assert torch.autograd.gradcheck(scan, (a, b, h0), check_forward_ad=True, check_backward_ad=False)
+        _, mine = torch.func.jvp(lambda *inputs: scan(*inputs)[0], (a.detach(), b.detach(), h0.detach()), tangents)
+        _, loop = torch.func.jvp(loop_backwards if reverse else sequential, (a.detach(), b.detach(), h0.detach()),
+                                 tangents)
+        assert_close(f"jvp reverse={reverse}", mine, loop)
+
+
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("read", ["end", "every step and end"])
 def test_the_end_output_is_the_last_step_bit_for_bit(reverse, read):
@@ -608,6 +625,50 @@ def test_compiled_gates_fall_back_to_eager_with_one_line(monkeypatch, capsys):
         assert all(torch.equal(mine, eager) for mine, eager in zip((a, b), cell.coefficients(*gate_inputs)))
     assert capsys.readouterr().err == ("rnncount: torch.compile is unavailable here (RuntimeError: no compiler here); "
                                        "the gates run eagerly\n")
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_parallel_layer_second_derivatives_and_jvp_equal_the_step_loop(kind):
+    """A gradient penalty (create_graph, then backward) and torch.func.jvp through the parallel path equal the
+    step loop's, float64, both directions, with lengths."""
+    results = {}
+    for parallel_path in (True, False):
+        torch.manual_seed(0)
+        layer = LAYERS[kind](bidirectional=True).double()
+        x = torch.randn(T, B, I, dtype=f64, requires_grad=True)
+        layer.parallel = parallel_path
+        (grad,) = torch.autograd.grad(layer(x, lengths=torch.tensor([T, 4, 1]))[0].pow(2).sum(), x, create_graph=True)
+        penalty = torch.autograd.grad(grad.pow(2).sum(), [x, *layer.parameters()])
+        _, tangent = torch.func.jvp(lambda t: layer(t)[0], (x.detach(),), (torch.ones_like(x),))
+        results[parallel_path] = (grad, *penalty, tangent)
+    for mine, loop in zip(results[True], results[False]):
+        assert_close("second derivatives and jvp", mine, loop)
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_parallel_layer_takes_an_empty_batch(kind):
+    """torch.nn's layers take a batch of 0 sequences; so does the step loop, and so does the parallel path."""
+    layer = LAYERS[kind](num_layers=2, bidirectional=True)
+    x = torch.randn(T, 0, I, requires_grad=True)
+    output, h_n = layer(x)
+    assert output.shape == (T, 0, 2 * H) and h_n.shape == (4, 0, H)
+    output.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_parallel_layer_under_autocast_keeps_the_step_loops_dtype(kind, dtype):
+    """Under autocast the gates come out 16-bit and h_0 is float32; the step loop's a_t * h + b_t is float32, and
+    so is the parallel scan now (it had rounded h_0 to 16 bits and returned 16-bit outputs)."""
+    torch.manual_seed(0)
+    layer, x, h0 = LAYERS[kind](), torch.randn(T, B, I), torch.randn(1, B, H)
+    with torch.autocast("cpu", dtype=dtype):
+        mine = run_layer(layer, True, x, h0)
+        loop = run_layer(layer, False, x, h0)
+    for (name, a), (_, b) in zip(flatten(mine), flatten(loop)):
+        assert a.dtype == b.dtype == torch.float32
+        assert_close(name, a, b)
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))

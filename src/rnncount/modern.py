@@ -103,7 +103,7 @@ class _InputGatedCell(RecurrentCell):
         # x as rows (N, I): then F.linear is one addmm with the bias fused; on (T, B, I), a layer's transposed input,
         # it is a copy, an mm and a separate add, 2.5x the time for a whole sequence (T=1000, B=16, H=20)
         rows = x.reshape(-1, x.shape[-1])  # (N, I)
-        return tuple(F.linear(rows, weight, bias).view(*x.shape[:-1], -1)  # (..., H)
+        return tuple(F.linear(rows, weight, bias).view(*x.shape[:-1], self.hidden_size)  # (..., H)
                      for weight, bias in zip(w.weight_ih.chunk(self.num_gates), biases))
 
     def _step_views(self, w: Weights) -> dict[str, Tensor]:

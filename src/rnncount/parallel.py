@@ -47,7 +47,6 @@ import math
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .cells import State
 from .fast import CompiledOrEager
@@ -124,6 +123,10 @@ class _ChunkedScan(torch.autograd.Function):
     h_end (the walk's last h, a copy) is its own output so that a model reading only the final state (a counter)
     sends back a gradient of N numbers, not a (T, N) tensor of zeros: the backward then makes the one (T, N)
     buffer it scans in, where it would have copied autograd's zeros into it.
+
+    A second derivative (create_graph=True) runs the same equations as autograd ops, the scan as this Function again
+    (`_backward_through_autograd`). Forward mode (torch.func.jvp) scans the tangents the same way:
+    dh_t = a_t ⊙ dh_{t-1} + (da_t ⊙ h_{t-1} + db_t), from dh_0.
     """
 
     @staticmethod
@@ -135,6 +138,7 @@ class _ChunkedScan(torch.autograd.Function):
     def setup_context(ctx, inputs, output):
         a, _, h0, reverse = inputs
         ctx.save_for_backward(a, h0, output[0])
+        ctx.save_for_forward(a, h0, output[0])
         ctx.reverse = reverse
         ctx.set_materialize_grads(False)  # an output nobody read sends None
 
@@ -155,10 +159,11 @@ class _ChunkedScan(torch.autograd.Function):
         return (h.view(steps, info.batch_size, -1), h_end.view(info.batch_size, -1)), (1, 0)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_h: Tensor | None, grad_end: Tensor | None):
         a, h0, h = ctx.saved_tensors
         reverse = ctx.reverse
+        if torch.is_grad_enabled():  # create_graph: this backward will itself be differentiated
+            return _backward_through_autograd(a, h0, h, grad_h, grad_end, reverse)
         later, earlier = (slice(None, -1), slice(1, None)) if reverse else (slice(1, None), slice(None, -1))
         first = -1 if reverse else 0  # the walk's first step, the one that read h0
         a_next = torch.empty_like(a)  # the coefficient of the step after t in the walk; none after the last
@@ -173,6 +178,33 @@ class _ChunkedScan(torch.autograd.Function):
         torch.mul(delta[later], h[earlier], out=grad_a[later])  # δ_t h_{t-1}
         torch.mul(delta[first], h0, out=grad_a[first])
         return grad_a, delta, a[first] * delta[first], None
+
+    @staticmethod
+    def jvp(ctx, da: Tensor | None, db: Tensor | None, dh0: Tensor | None, _reverse: None):
+        a, h0, h = ctx.saved_tensors
+        drive = torch.zeros_like(a) if db is None else db  # da_t h_{t-1} + db_t, (T, N)
+        if da is not None:
+            drive = drive + da * _previous(h, h0, ctx.reverse)
+        return _ChunkedScan.apply(a, drive, torch.zeros_like(h0) if dh0 is None else dh0, ctx.reverse)
+
+
+def _previous(h: Tensor, h0: Tensor, reverse: bool) -> Tensor:
+    """The state before each step of the walk, h_{t-1} (h_{t+1} if reverse): (T, N), h0 where the walk starts."""
+    return torch.cat([h[1:], h0.unsqueeze(0)]) if reverse else torch.cat([h0.unsqueeze(0), h[:-1]])
+
+
+def _backward_through_autograd(a: Tensor, h0: Tensor, h: Tensor, grad_h: Tensor | None, grad_end: Tensor | None,
+                               reverse: bool) -> tuple[Tensor, Tensor, Tensor, None]:
+    """_ChunkedScan.backward's equations as autograd ops, for a second derivative: δ_t = g_t + a_{t+1} δ_{t+1} is
+    _ChunkedScan again (walking the other way), then dL/da_t = δ_t h_{t-1}, dL/db_t = δ_t, dL/dh_0 = a_1 δ_1."""
+    none = torch.zeros_like(h0).unsqueeze(0)  # (1, N): no step after the walk's last
+    a_next = torch.cat([none, a[:-1]]) if reverse else torch.cat([a[1:], none])  # (T, N)
+    g = torch.zeros_like(a) if grad_h is None else grad_h  # (T, N)
+    if grad_end is not None:  # the end state's gradient joins the walk's last step
+        g = torch.cat([g[:1] + grad_end, g[1:]]) if reverse else torch.cat([g[:-1], g[-1:] + grad_end])
+    delta, _ = _ChunkedScan.apply(a_next, g, torch.zeros_like(h0), not reverse)
+    first = -1 if reverse else 0
+    return delta * _previous(h, h0, reverse), delta, a[first] * delta[first], None
 
 
 def chunked_scan(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Tensor:
@@ -264,6 +296,9 @@ def scan(cell, gate_inputs: tuple[Tensor, ...], state: State, mask: Tensor | Non
     """
     (h0,) = state  # (B, H)
     a, b = coefficients(cell, gate_inputs, compiled)  # (T, B, H) each
+    # the step loop's a_t * h + b_t promotes to the wider of the two: under autocast a and b are 16-bit, h_0 float32
+    dtype = torch.promote_types(torch.promote_types(a.dtype, b.dtype), h0.dtype)
+    a, b, h0 = a.to(dtype), b.to(dtype), h0.to(dtype)
     if mask is not None:
         a, b = torch.where(mask, a, 1.0), torch.where(mask, b, 0.0)
     h, h_end = chunked_scan_and_end(a, b, h0, reverse)  # (T, B, H), (B, H)
