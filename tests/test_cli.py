@@ -177,6 +177,8 @@ def test_resume_continues_to_the_same_metrics(tmp_path, trained):
     (["train", "--train-samples", "0"], ["--train-samples", "must be >= 1"]),
     (["train", "--batch-size", "abc"], ["--batch-size", "expected a whole number"]),
     (["train", "--lr", "-1"], ["--lr", "must be a finite number > 0"]),
+    (["train", "--lr", "1e39"], ["--lr", "must be a finite number > 0, at most 3.4e+38 (float32), got 1e39"]),
+    (["train", "--forget-bias", "1e300"], ["--forget-bias", "at most 3.4e+38 in size (float32), got 1e300"]),
     (["train", "--min-length", "30"], ["error: --min-length must be <= --length 20, got 30"]),
     (["train", "--curriculum", "-1"], ["error: --curriculum must be an int >= 0, got -1"]),
     (["evaluate", "--model", "x.pt", "--samples", "0"], ["--samples", "must be >= 1"]),
@@ -223,16 +225,23 @@ def corrupt_files(folder: Path, model: Path) -> dict[str, tuple[Path, str]]:
     payload = torch.load(model, weights_only=True)
     payload["model_config"]["hidden_size"] = 7  # the weights are for 6
     torch.save(payload, other_config)
+    edited = {}  # the format marker kept, a section of the wrong kind or value (an audit's hand-edited files)
+    for name, section, value in (("config as a list", "model_config", [1, 2]), ("train config as a list",
+                                 "train_config", [1]), ("train length 0", "train_config", {"length": 0})):
+        payload = torch.load(model, weights_only=True)
+        payload[section] = value
+        edited[name] = (folder / f"{name.replace(' ', '-')}.pt", "does not fit its own configuration")
+        torch.save(payload, edited[name][0])
     return {"missing": (folder / "nope.pt", "does not exist"),
             "folder": (folder, "is a folder"),
             "truncated": (truncated, "not a readable model file"),
             "random": (random_bytes, "not a readable model file"),
             "text": (text, "not a file torch.save wrote"),
             "foreign": (foreign, "not an rnncount model file"),
-            "other config": (other_config, "does not fit its own configuration")}
+            "other config": (other_config, "does not fit its own configuration"), **edited}
 
 
-@pytest.mark.parametrize("command", ["predict", "evaluate", "resume"])
+@pytest.mark.parametrize("command", ["predict", "evaluate", "generalize", "resume"])
 def test_bad_model_files(tmp_path, trained, command):
     out, _ = trained
     for name, (path, fragment) in corrupt_files(tmp_path / "bad", out / "model.pt").items():
@@ -240,6 +249,9 @@ def test_bad_model_files(tmp_path, trained, command):
             result = rnncount("predict", "--model", path, "0101")
         elif command == "evaluate":
             result = rnncount("evaluate", "--model", path)
+        elif command == "generalize":
+            result = rnncount("generalize", "--model", path, "--lengths", "5", "--samples", "4",
+                              "--out", tmp_path / "generalized")
         else:
             folder = tmp_path / f"resume-{name.replace(' ', '-')}"
             folder.mkdir()
@@ -337,6 +349,10 @@ def test_resume_of_a_model_file_asks_for_its_folder(trained):
     out, _ = trained
     assert_one_line_error(rnncount("train", "--resume", out / "model.pt"),
                           "--resume takes the run's folder, not a file", f"--resume {out} continues")
+    other = out / "metrics.json"  # not a model file: no folder to suggest (its parent holds no run of that name)
+    result = rnncount("train", "--resume", other)
+    assert_one_line_error(result, "--resume takes a run's folder", f"not a file: {other}")
+    assert "continues" not in result.stderr
 
 
 def test_resume_refuses_new_settings(trained):

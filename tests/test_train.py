@@ -98,6 +98,7 @@ def test_counter_defaults_are_the_reference():
 @pytest.mark.parametrize("field, value, message", [
     ("epochs", 0, "epochs must be >= 1"), ("batch_size", -1, "batch_size must be >= 1"),
     ("lr", 0.0, "lr must be a finite number > 0"), ("lr", float("inf"), "lr must be a finite number > 0"),
+    ("lr", 1e39, r"lr must be a finite number > 0, at most 3.4e\+38 \(float32\), got 1e\+39"),
     ("seed", -1, r"seed must be in \[0, 2\*\*63\)"), ("seed", 2**63, r"seed must be in \[0, 2\*\*63\)"),
     ("min_length", 30, "min_length must be <= length"), ("step_loss", -1.0, "step_loss must be a number >= 0"),
     ("recurrent_decay", float("nan"), "recurrent_decay must be a finite number"),
@@ -114,8 +115,10 @@ def test_bad_model_config():
         ModelConfig(cell="lstn")
     with pytest.raises(ValueError, match="hidden_size must be >= 1"):
         ModelConfig(hidden_size=0)
-    with pytest.raises(ValueError, match="forget_bias must be a finite number, got inf"):
+    with pytest.raises(ValueError, match="forget_bias must be a finite number.*got inf"):
         ModelConfig(forget_bias=float("inf"))
+    with pytest.raises(ValueError, match="forget_bias must be a finite number, at most 3.4e"):  # float32 overflowed
+        ModelConfig(forget_bias=-1e39)
 
 
 def test_epoch_lines_match_the_reference_format():

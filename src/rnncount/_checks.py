@@ -87,10 +87,16 @@ def _check_number(name: str, value) -> float:
     return value
 
 
+# The settings checked below (a bias, a learning rate, a loss weight) end up as float32 numbers in the model or Adam:
+# past float32's largest (3.4e38) the first use failed inside torch with an overflow, not a named error
+FLOAT32_MAX = torch.finfo(torch.float32).max
+
+
 def check_finite(name: str, value, shown=None) -> float:
-    """A finite number (not inf, not nan)."""
-    if not abs(_check_number(name, value)) < float("inf"):
-        raise ValueError(_named(name, f"must be a finite number, got {value if shown is None else shown}"))
+    """A finite number (not inf, not nan) within float32's range."""
+    if not abs(_check_number(name, value)) <= FLOAT32_MAX:
+        raise ValueError(_named(name, f"must be a finite number, at most {FLOAT32_MAX:.3g} in size (float32), "
+                                      f"got {value if shown is None else shown}"))
     return value
 
 
@@ -102,9 +108,10 @@ def check_nonnegative(name: str, value, shown=None) -> float:
 
 
 def check_positive(name: str, value, shown=None) -> float:
-    """A finite number > 0 (a learning rate, a norm)."""
-    if not 0 < _check_number(name, value) < float("inf"):
-        raise ValueError(_named(name, f"must be a finite number > 0, got {value if shown is None else shown}"))
+    """A finite number > 0 (a learning rate, a norm) within float32's range."""
+    if not 0 < _check_number(name, value) <= FLOAT32_MAX:
+        raise ValueError(_named(name, f"must be a finite number > 0, at most {FLOAT32_MAX:.3g} (float32), "
+                                      f"got {value if shown is None else shown}"))
     return value
 
 

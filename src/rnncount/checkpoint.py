@@ -83,6 +83,9 @@ def read_checkpoint(path: Path) -> dict:
 def load_model(path: Path) -> tuple[Counter, dict]:
     """The trained Counter in a model file (eval mode) and the file's contents."""
     def build(payload: dict) -> tuple[Counter, dict]:
+        from .train import TrainConfig  # imported here: rnncount.train imports this module
+        if payload.get("train_config") is not None:  # a trained model's settings, checked as a run checks them
+            TrainConfig(**payload["train_config"])  # (commands read its length, recipe and threads)
         model = Counter(saved_config(payload["model_config"]))
         model.load_state_dict(payload["model"])
         return model.eval(), payload
@@ -96,7 +99,8 @@ def rebuild(path: Path, build):
         return build(payload)
     except CheckpointError:  # build's own verdict, already one line
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:  # missing keys, wrong shapes or options
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:  # missing keys, a list where
+        # a dict belongs, wrong shapes or options
         raise CheckpointError(f"{path} does not fit its own configuration or this rnncount version "
                               f"({_first_line(error)})") from None
 

@@ -541,7 +541,7 @@ def run_generalize(args: argparse.Namespace) -> int:
     out = use.generalization_folder(args.out or args.model.parent)
     use.threads_for(payload)
     rows = generalize.generalization(model, args.lengths, args.samples, args.seed, device, progress=True)
-    trained = payload.get("train_config", {}).get("length")
+    trained = (payload.get("train_config") or {}).get("length")
     origin = f"trained on length {trained}" if trained else payload.get("note") or "not trained here"
     print(f"{payload['model_config']['cell']} ({args.model}), {origin}; {args.samples} samples per length "
           f"(seed {args.seed})")

@@ -348,10 +348,12 @@ def scoring_fits(lengths, samples: int, at_once: bool = False) -> None:
 
 
 def check_resume_folder(folder: Path) -> None:
-    """--resume names a run's folder; a file there (its model.pt, most likely) is a UsageError saying so."""
+    """--resume names a run's folder; a file is a UsageError saying so (for a run's model.pt, with its folder)."""
     if folder.is_file():
-        raise UsageError(f"--resume takes the run's folder, not a file: --resume {folder.parent} "
-                         "continues the run saved there")
+        if folder.name == "model.pt":
+            raise UsageError(f"--resume takes the run's folder, not a file: --resume {folder.parent} "
+                             "continues the run saved there")
+        raise UsageError(f"--resume takes a run's folder (the --out of its train), not a file: {folder}")
 
 
 def resume(folder: Path, options: RunOptions, epochs: int | None = None) -> Path | None:
