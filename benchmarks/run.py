@@ -358,7 +358,7 @@ def table(rows: list[dict]) -> str:
     for row in rows:
         unit = "MiB" if row["target"] == 5 else "s"
         lines.append(f"| {row['target']} | {row['case']} | {cell(row.get('rnncount'), unit)} | "
-                     f"{cell(row.get('torch.nn'), unit)} | {cell(row.get('reference'), unit)} | {row['ratio']:.2f} | "
+                     f"{cell(row.get('torch.nn'), unit)} | {cell(row.get('reference'), unit)} | {row['ratio']:.3g} | "
                      f"<= {row['bound']:.3g} | {'yes' if row['ratio'] <= row['bound'] else 'no'} |")
     return "\n".join(lines)
 
