@@ -149,7 +149,9 @@ def test_in_processes_runs_every_task_once():
 def run(folder: str, name: str, seconds: float) -> str:
     """A task for in_processes: says it started (with its pid), takes `seconds` (< 0: fails after -seconds),
     and says it ended."""
-    Path(folder, f"{name}.started").write_text(str(os.getpid()))
+    written = Path(folder, f"{name}.pid")  # renamed once whole: a worker stopped mid-write leaves no empty .started
+    written.write_text(str(os.getpid()))
+    written.rename(Path(folder, f"{name}.started"))
     time.sleep(abs(seconds))
     if seconds < 0:
         raise ValueError(f"{name} failed")
