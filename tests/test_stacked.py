@@ -114,6 +114,41 @@ def test_stacked_resume_is_exact(tmp_path):
             m.to_dict() | {"seconds": 0} for m in theirs.trainer.history]
 
 
+def test_resume_checks_its_members_before_anything_trains(tmp_path):
+    """A folder seedS must hold seed S's run, and every member the others' settings: refused (ValueError, a usage
+    error at the CLI) before the catch-up loop trains anyone; folders that only look alike (seed1.bak) are not
+    members. (An audit: a member of other settings trained alone to the end, then the stack failed.)"""
+    model_config, train_config = ModelConfig(hidden_size=8), replace(TrainConfig(**TINY), epochs=1)
+    list(fit_stacked(members_for(model_config, train_config, tmp_path / "run")))
+    (tmp_path / "run" / "seed1.bak").mkdir()  # a user's backup of a member
+    (tmp_path / "run" / "seed1.bak" / "model.pt").write_bytes((tmp_path / "run" / "seed1" / "model.pt").read_bytes())
+    assert [m.label for m in stacked.resumed_members(tmp_path / "run", epochs=2)] == ["seed 0", "seed 1", "seed 2"]
+    other = members_for(ModelConfig(hidden_size=9), train_config, tmp_path / "other")  # seed 2, other settings
+    list(fit_stacked(other))
+    swapped = tmp_path / "run" / "seed2" / "model.pt"
+    before = (tmp_path / "other" / "seed2" / "model.pt").read_bytes()
+    swapped.write_bytes(before)
+    with pytest.raises(ValueError, match="other settings"):
+        stacked.resumed_members(tmp_path / "run", epochs=2)
+    assert swapped.read_bytes() == before  # nothing trained or saved
+    swapped.write_bytes((tmp_path / "run" / "seed0" / "model.pt").read_bytes())
+    with pytest.raises(ValueError, match="holds the run of seed 0, not of seed 2"):
+        stacked.resumed_members(tmp_path / "run", epochs=2)
+    with pytest.raises(ValueError, match="each seed at most once"):
+        stacked.new_members(model_config, train_config, [3, 3], tmp_path / "twice")
+
+
+def test_a_stack_with_random_masks_runs_eagerly_under_compile(tmp_path, capsys):
+    """Recurrent dropout and zoneout hand the stack its masks by swapping each cell's draw_noise, which dynamo
+    cannot trace: such a stack stays eager under compile (as a solo run's masks do), without a compile-failure
+    line that would blame torch."""
+    model_config, train_config = ModelConfig(hidden_size=4, zoneout=0.1), replace(TrainConfig(**TINY), epochs=1)
+    runs = {compile: StackedTrainer(members_for(model_config, train_config, tmp_path / str(compile)),
+                                    compile=compile).train_epoch() for compile in (True, False)}
+    assert [m.to_dict() | {"seconds": 0} for m in runs[True]] == [m.to_dict() | {"seconds": 0} for m in runs[False]]
+    assert capsys.readouterr().err == ""
+
+
 def test_each_runner_keeps_its_own_adam(tmp_path):
     """A stack updates with fused Adam and a solo run with foreach, whichever of them saved the state they resume:
     torch's load_state_dict would take the flags from the file (a member resumed alone would go on fused, and a

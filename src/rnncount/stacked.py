@@ -37,6 +37,7 @@ would), and leaves the stack; the others go on, their numbers unchanged by it (m
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -151,6 +152,17 @@ def _without_input_asserts() -> dict[str, bool]:
     return {name: False for name in ("size_asserts", "alignment_asserts") if name in known}
 
 
+def check_same_settings(members: list[Member]) -> None:
+    """ValueError unless every member has the first one's settings, but for the seed."""
+    first = members[0].trainer
+    for member in members[1:]:
+        trainer = member.trainer
+        if trainer.model_config != first.model_config or _without_seed(trainer.train_config) != _without_seed(
+                first.train_config):
+            raise ValueError(f"stacked runs must share every setting but the seed: {member.out} has other settings "
+                             f"than {members[0].out}")
+
+
 class StackedTrainer:
     """Trains its members (same ModelConfig, same TrainConfig but the seed, same epochs done) as one computation.
 
@@ -163,12 +175,10 @@ class StackedTrainer:
             raise ValueError("a stack needs at least one member")
         if len(members) > MAX_MEMBERS:
             raise ValueError(f"at most {MAX_MEMBERS} models in one stack, got {len(members)}")
+        check_same_settings(members)
         first = members[0].trainer
         for member in members:
             trainer = member.trainer
-            if trainer.model_config != first.model_config or _without_seed(trainer.train_config) != _without_seed(
-                    first.train_config):
-                raise ValueError("stacked runs must share every setting but the seed")
             if len(trainer.history) != len(first.history):
                 raise ValueError("stacked runs must have finished the same number of epochs")
             if trainer.world.size > 1:
@@ -181,7 +191,10 @@ class StackedTrainer:
         # cells (minGRU, minLSTM): their scan works in place on views, which dynamo cannot trace under vmap, and
         # it already runs each op over the whole sequence; their stack stays eager.
         self.template.rnn.compile_steps(False)
-        compiled = compile and family(first.model_config.cell) not in PARALLEL
+        # Nor for random masks (recurrent dropout, zoneout): _given_noise swaps each cell's draw_noise for the
+        # drawn masks, which dynamo cannot trace; a solo run's compiled path keeps them to the eager loop too.
+        self._random = any(c.recurrent_dropout or c.zoneout for c in self.template.rnn.cells)
+        compiled = compile and family(first.model_config.cell) not in PARALLEL and not self._random
         # where compiling fails, one line on stderr and the stack runs eagerly from then on, as the solo paths do
         self._forward = CompiledOrEager(self._forward_eager, "the stack runs eagerly", dynamic=False,
                                         options=_without_input_asserts()) if compiled else self._forward_eager
@@ -191,7 +204,6 @@ class StackedTrainer:
         self.optimizer = torch.optim.Adam(list(self.params.values()), lr=self.config.lr,
                                           fused=self.device.type in ("cpu", "cuda"))
         self._stack_optimizer_state()
-        self._random = any(c.recurrent_dropout or c.zoneout for c in self.template.rnn.cells)
         self._data = {name: _stack_data([getattr(m.trainer, name) for m in members]) for name in
                       ("train_data", "test_data")}
 
@@ -464,6 +476,8 @@ def format_members_epoch(epoch: int, epochs: int, outcomes: list[tuple[Member, E
 def new_members(model_config: ModelConfig, train_config: TrainConfig, seeds: list[int], out: Path, data_for=None,
                 device: torch.device | str = "cpu") -> list[Member]:
     """One fresh member per seed, in out/seedS/; data_for(seed) may give the (train, test) data to share."""
+    if len(set(seeds)) != len(seeds):  # two members would share one folder
+        raise ValueError(f"each seed at most once (two members would share a folder), got {seeds}")
     members = []
     for seed in seeds:
         folder = Path(out) / f"seed{seed}"
@@ -474,13 +488,23 @@ def new_members(model_config: ModelConfig, train_config: TrainConfig, seeds: lis
 
 
 def resumed_members(out: Path, device: torch.device | str = "cpu", epochs: int | None = None) -> list[Member]:
-    """The members of a stacked run saved in out/seed*/model.pt (a folder `train --seeds` wrote), to resume."""
-    folders = sorted((p.parent for p in Path(out).glob("seed*/model.pt")), key=lambda p: int(p.name[4:]))
-    members = [Member.resume(folder, device) for folder in folders]
+    """The members of a stacked run saved in out/seedS/model.pt (a folder `train --seeds` wrote), to resume.
+
+    Checked before anything trains: each folder holds the run of its own seed, and the runs share their settings.
+    Other folders there (seed1.bak, a copy) are not members."""
+    seeds = {int(match[1]): p.parent for p in Path(out).glob("seed*/model.pt")
+             if (match := re.fullmatch(r"seed(\d+)", p.parent.name))}
+    members = [Member.resume(seeds[seed], device) for seed in sorted(seeds)]
+    for seed, member in zip(sorted(seeds), members):
+        if member.trainer.train_config.seed != seed:
+            raise ValueError(f"{member.out} holds the run of seed {member.trainer.train_config.seed}, "
+                             f"not of seed {seed}")
     for member in members:
         if epochs is not None:
             if epochs < len(member.trainer.history):
                 raise ValueError(f"--epochs {epochs} is fewer than the {len(member.trainer.history)} {member.label} "
                                  "already did")
             member.trainer.train_config.epochs = epochs
+    if members:
+        check_same_settings(members)
     return members
