@@ -353,6 +353,10 @@ def test_resume_of_a_model_file_asks_for_its_folder(trained):
     result = rnncount("train", "--resume", other)
     assert_one_line_error(result, "--resume takes a run's folder", f"not a file: {other}")
     assert "continues" not in result.stderr
+    early = out.parent / "stopped-in-epoch-1"  # what Ctrl-C in a --seeds run's first epoch leaves: empty seedS/
+    (early / "seed0").mkdir(parents=True, exist_ok=True)
+    assert_one_line_error(rnncount("train", "--resume", early), "does not exist: no epoch of a run in",
+                          "nothing to resume; start the run again, with --force")
 
 
 def test_resume_refuses_new_settings(trained):

@@ -348,12 +348,16 @@ def scoring_fits(lengths, samples: int, at_once: bool = False) -> None:
 
 
 def check_resume_folder(folder: Path) -> None:
-    """--resume names a run's folder; a file is a UsageError saying so (for a run's model.pt, with its folder)."""
+    """--resume names a run's folder; a file is a UsageError saying so (for a run's model.pt, with its folder), and so
+    is a folder where no epoch has finished (a run stopped in its first epoch)."""
     if folder.is_file():
         if folder.name == "model.pt":
             raise UsageError(f"--resume takes the run's folder, not a file: --resume {folder.parent} "
                              "continues the run saved there")
         raise UsageError(f"--resume takes a run's folder (the --out of its train), not a file: {folder}")
+    if folder.is_dir() and not (folder / "model.pt").exists() and not any(folder.glob("seed*/model.pt")):
+        raise UsageError(f"{folder / 'model.pt'} does not exist: no epoch of a run in {folder} has finished, so there "
+                         "is nothing to resume; start the run again, with --force to reuse the folder")
 
 
 def resume(folder: Path, options: RunOptions, epochs: int | None = None) -> Path | None:
