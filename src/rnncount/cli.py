@@ -449,7 +449,7 @@ def run_train(args: argparse.Namespace) -> int:
     if resume is not None:
         runs.check_resume_folder(resume)
     if args.seeds is not None or (resume is not None and not (resume / "model.pt").exists()
-                                  and any(resume.glob("seed*/model.pt"))):
+                                  and stacked.member_folders(resume)):
         check_seeds_flags(args)
         if args.seeds is None:  # train --resume DIR of a stacked run
             resume_typed(args)

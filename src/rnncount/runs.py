@@ -355,7 +355,7 @@ def check_resume_folder(folder: Path) -> None:
             raise UsageError(f"--resume takes the run's folder, not a file: --resume {folder.parent} "
                              "continues the run saved there")
         raise UsageError(f"--resume takes a run's folder (the --out of its train), not a file: {folder}")
-    if folder.is_dir() and not (folder / "model.pt").exists() and not any(folder.glob("seed*/model.pt")):
+    if folder.is_dir() and not (folder / "model.pt").exists() and not stacked.member_folders(folder):
         raise UsageError(f"{folder / 'model.pt'} does not exist: no epoch of a run in {folder} has finished, so there "
                          "is nothing to resume; start the run again, with --force to reuse the folder")
 

@@ -487,13 +487,18 @@ def new_members(model_config: ModelConfig, train_config: TrainConfig, seeds: lis
     return members
 
 
+def member_folders(out: Path) -> dict[int, Path]:
+    """seed -> out/seedS for every folder seed<digits> holding a model.pt: the saved members of a stacked run."""
+    return {int(match[1]): p.parent for p in Path(out).glob("seed*/model.pt")
+            if (match := re.fullmatch(r"seed(\d+)", p.parent.name))}
+
+
 def resumed_members(out: Path, device: torch.device | str = "cpu", epochs: int | None = None) -> list[Member]:
     """The members of a stacked run saved in out/seedS/model.pt (a folder `train --seeds` wrote), to resume.
 
     Checked before anything trains: each folder holds the run of its own seed, and the runs share their settings.
     Other folders there (seed1.bak, a copy) are not members."""
-    seeds = {int(match[1]): p.parent for p in Path(out).glob("seed*/model.pt")
-             if (match := re.fullmatch(r"seed(\d+)", p.parent.name))}
+    seeds = member_folders(out)
     members = [Member.resume(seeds[seed], device) for seed in sorted(seeds)]
     for seed, member in zip(sorted(seeds), members):
         if member.trainer.train_config.seed != seed:
