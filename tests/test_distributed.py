@@ -58,14 +58,17 @@ def two_processes(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_torchrun_two_processes_equal_one(tmp_path, cell, two_processes):
-    out, launched = two_processes(cell)
+@pytest.mark.parametrize("cell, flags", [("lstm", ()), ("gru", ()), ("lstm", ("--recurrent-dropout", "0.2")),
+                                         ("gru", ("--zoneout", "0.1"))], ids=["lstm", "gru", "dropout", "zoneout"])
+def test_torchrun_two_processes_equal_one(tmp_path, cell, flags, two_processes):
+    """With random masks too: each rank draws the whole global batch's masks and keeps its rows (it had drawn its
+    share's from the same seeded generator as the other rank: other masks than one process's, repeated across ranks)."""
+    out, launched = two_processes(cell, *flags)
     assert launched.returncode == 0, launched.stderr[-4000:]  # the ranks' last words before torchrun's report
     assert launched.stdout.count("Epoch 2/2") == 1  # rank 0 alone prints
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt"]  # and writes, once
     single = tmp_path / "single"
-    assert run_cli("train", "--cell", cell, *SETTINGS, "--out", single).returncode == 0
+    assert run_cli("train", "--cell", cell, *SETTINGS, *flags, "--out", single).returncode == 0
     for ddp, one in zip(epochs(out), epochs(single), strict=True):
         for key in ("train_loss", "test_loss", "test_mae"):
             assert ddp[key] == pytest.approx(one[key], rel=1e-4), key
@@ -78,8 +81,8 @@ def without_seconds(folder):
 
 def test_elastic_restart_resumes_from_the_last_complete_epoch(tmp_path, two_processes):
     """Rank 1 SIGKILLed after epoch 1; torchrun starts the group again, which goes on from epoch 1 by itself
-    and ends where the uninterrupted run ends, to the last bit (with recurrent dropout, whose masks each rank
-    draws from its own random state)."""
+    and ends where the uninterrupted run ends, to the last bit (with recurrent dropout, whose masks go on from
+    each rank's saved random state)."""
     out, dropout = tmp_path / "elastic", ("--recurrent-dropout", "0.2")
     # torchrun looks at its workers every 0.1 s by default and stops the group as soon as it sees rank 1 gone; on
     # a loaded machine that could come before rank 0 had read the lost peer from gloo and said so (1 run in ~10)

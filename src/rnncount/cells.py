@@ -80,6 +80,12 @@ class Noise(NamedTuple):
             return self
         return Noise(self.recurrent, tuple(d if isinstance(d, float) else d[t] for d in self.zoneout))
 
+    def sequences(self, rows: Tensor) -> Noise:
+        """The masks of some of a sequence batch's rows (their batch dimension: recurrent's 0, zoneout's 1)."""
+        zoneout = None if self.zoneout is None else tuple(d if isinstance(d, float) else d[:, rows]
+                                                          for d in self.zoneout)
+        return Noise(None if self.recurrent is None else self.recurrent[rows], zoneout)
+
 
 class RecurrentCell(nn.Module):
     """What every cell shares: parameters, initialisation, checks, the random masks and the one-step forward.

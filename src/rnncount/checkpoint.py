@@ -5,8 +5,8 @@ A model file (model.pt) is a dict of tensors and plain values only:
     model_config, train_config  the dataclasses as dicts
     model, optimizer, rng       the Trainer's state (weights, Adam, random states: CUDA's too, trained on a GPU)
     epoch, metrics              epochs done and their metrics
-    rank_rng                    under torchrun, every rank's torch random state (recurrent dropout and zoneout
-                                draw each rank's own masks; "rng" holds rank 0's)
+    rank_rng                    under torchrun, every rank's torch random state, where recurrent dropout and
+                                zoneout draw their masks (each rank the global batch's; "rng" holds rank 0's)
 No code is unpickled on loading: weights_only=True refuses any pickle that would run some.
 This module is the file format alone: training that writes these files after every epoch, and the
 Trainer rebuilt from one (load_trainer), live in rnncount.train.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -163,10 +164,11 @@ class Trainer:
             inputs, counts, lengths = data.batch(share.to(self.device))
             if config.lr_end is not None:
                 self._set_lr((epoch - 1 + (number - 1) / len(batches)) / config.epochs)
-            if config.step_loss:
-                predictions, step_squared = _every_step(self.network, inputs, lengths)
-            else:
-                predictions = self.network(inputs, lengths)
+            with _masks_of_the_global_batch(self.model, world, len(index)):
+                if config.step_loss:
+                    predictions, step_squared = _every_step(self.network, inputs, lengths)
+                else:
+                    predictions = self.network(inputs, lengths)
             squared = F.mse_loss(predictions, counts, reduction="sum")
             loss = squared / (len(index) / world.size)  # DDP averages over ranks: the global batch's MSE
             if config.step_loss:
@@ -283,6 +285,31 @@ def train_with_checkpoints(trainer: Trainer, out: Path, on_epoch=None, progress:
         kept = (f"{out / 'model.pt'} keeps epoch {len(trainer.history)}" if trainer.history
                 else "no epoch had finished, so nothing was saved")
         raise NonFiniteError(f"{error}; {kept} (try a lower --lr or --clip-grad-norm)") from None
+
+
+@contextmanager
+def _masks_of_the_global_batch(model: nn.Module, world: World, batch: int):
+    """Under torchrun, each cell draws the random masks of the whole global batch of `batch` sequences, as one
+    process draws them, and keeps its rank's rows (World.share's): every rank's RNG goes through the same draws,
+    and the run equals one process's. Without masks, or in one process, nothing changes."""
+    cells = [] if world.size == 1 else [cell for cell in model.rnn.cells if cell.recurrent_dropout or cell.zoneout]
+    if not cells:
+        yield
+        return
+    rows = world.share(torch.arange(batch))  # this rank's sequences of the global batch
+
+    def rank_rows(draw):
+        def draw_share(steps, batch_shape, like):
+            noise = draw(steps, (batch,), like)
+            return None if noise is None else noise.sequences(rows)
+        return draw_share
+    for cell in cells:
+        cell.draw_noise = rank_rows(cell.draw_noise)  # an instance attribute: shadows the method
+    try:
+        yield
+    finally:
+        for cell in cells:
+            del cell.draw_noise
 
 
 def load_trainer(path: Path, device: torch.device | str = "cpu", world: World | None = None) -> Trainer:
