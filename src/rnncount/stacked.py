@@ -53,7 +53,8 @@ from ._checks import check_fits_in_memory
 from .checkpoint import save_checkpoint, save_metrics
 from .fast import CompiledOrEager, eager
 from .model import PARALLEL, ModelConfig, family
-from .train import EpochMetrics, TrainConfig, Trainer, _every_step, _progress, load_optimizer_state, load_trainer
+from .train import (EpochMetrics, TrainConfig, Trainer, _every_step, _progress, drawing_noise, load_optimizer_state,
+                    load_trainer)
 
 # The most models one stack holds: at the reference size a member needs about 1 MiB of activations and
 # state, so memory is not the bound; past ~64 the per-op overhead is already amortised and a typo
@@ -127,17 +128,9 @@ def _rng(member: Member):
             torch.cuda.set_rng_state(saved_cuda, member.trainer.device)
 
 
-@contextmanager
 def _given_noise(model, noises):
-    """Inside the block each cell's draw_noise returns the masks given (drawn before, per member)."""
-    cells = list(model.rnn.cells)
-    for cell, noise in zip(cells, noises):
-        cell.draw_noise = lambda steps, batch_shape, like, noise=noise: noise  # an instance attribute: shadows it
-    try:
-        yield
-    finally:
-        for cell in cells:
-            del cell.draw_noise
+    """A block inside which each cell's draw_noise returns the masks given (drawn before, per member)."""
+    return drawing_noise(model.rnn.cells, [lambda steps, batch_shape, like, noise=noise: noise for noise in noises])
 
 
 def _without_input_asserts() -> dict[str, bool]:

@@ -303,8 +303,18 @@ def _masks_of_the_global_batch(model: nn.Module, world: World, batch: int):
             noise = draw(steps, (batch,), like)
             return None if noise is None else noise.sequences(rows)
         return draw_share
-    for cell in cells:
-        cell.draw_noise = rank_rows(cell.draw_noise)  # an instance attribute: shadows the method
+    with drawing_noise(cells, [rank_rows(cell.draw_noise) for cell in cells]):
+        yield
+
+
+@contextmanager
+def drawing_noise(cells, draws):
+    """Inside the block each cell's draw_noise is the matching function of draws, an instance attribute that shadows
+    the method: how a torchrun rank takes its rows of the global batch's masks, and a stack (rnncount.stacked) hands
+    each member the masks drawn for it."""
+    cells = list(cells)
+    for cell, draw in zip(cells, draws, strict=True):
+        cell.draw_noise = draw
     try:
         yield
     finally:
